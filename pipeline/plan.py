@@ -16,10 +16,11 @@ from typing import Any
 from pipeline.backends import create_backend
 from pipeline.backends.base import Backend, RenderRequest
 from pipeline.errors import PipelineError, RecipeError, RenderError
+from pipeline.media.compose import COMPOSE_VERSION
 from pipeline.recipe import LoadedRecipe, Shot, load_recipe, parse_size
 from pipeline.validate import DEFAULT_SECONDS, ShotTiming, shot_timings
 
-__all__ = ["Plan", "PlannedShot", "TimelineClip", "cache_path_for", "make_plan", "render_cache_key"]
+__all__ = ["Plan", "PlannedOverlay", "PlannedShot", "TimelineClip", "cache_path_for", "make_plan", "render_cache_key"]
 
 
 @dataclass
@@ -34,10 +35,23 @@ class PlannedShot:
     request: RenderRequest | None = None
     cost_usd: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    raw_clip_path: Path | None = None  # the clip before a user effect (None: no effect)
+    effect: str | None = None  # "module:function" applied with moviepy
+    card: dict[str, Any] | None = None  # title-card settings (kind "card")
 
     @property
     def render_needed(self) -> bool:
-        return self.kind == "render" and not self.cached
+        """A paid/CPU render is needed: the backend's clip is not in the cache."""
+        if self.kind != "render":
+            return False
+        source = self.raw_clip_path or self.clip_path
+        return not source.is_file()
+
+    @property
+    def produce_needed(self) -> bool:
+        """Anything must be produced for this shot (a render, a card, or an effect pass)."""
+        return self.kind != "video" and not self.cached or (self.kind == "video" and self.effect is not None
+                                                              and not self.cached)
 
 
 @dataclass(frozen=True)
@@ -59,6 +73,19 @@ class TimelineClip:
         return (self.end - self.start) / self.speed
 
 
+@dataclass(frozen=True)
+class PlannedOverlay:
+    """An overlay with its paths resolved and its end time known."""
+
+    kind: str  # text, image, pip
+    start: float
+    end: float
+    spec: Any  # the recipe's Overlay
+    image: Path | None = None
+    font: Path | None = None
+    pip_shot: str | None = None
+
+
 @dataclass
 class Plan:
     """Everything the runner needs; :meth:`to_dict` is the ``reelpipe plan --json`` output."""
@@ -75,6 +102,7 @@ class Plan:
     cache_dir: Path
     work_dir: Path
     warnings: list[str] = field(default_factory=list)
+    overlays: list[PlannedOverlay] = field(default_factory=list)
 
     @property
     def recipe_path(self) -> Path:
@@ -122,6 +150,7 @@ class Plan:
                     "cost_usd": round(s.cost_usd, 4),
                     "camera": s.request.camera if s.request else None,
                     "remix_of": s.request.remix_of if s.request else None,
+                    "effect": s.effect,
                     "warnings": s.warnings,
                 }
                 for s in self.shots
@@ -138,6 +167,8 @@ class Plan:
                 }
                 for c in self.clips
             ],
+            "overlays": [{"kind": o.kind, "start_s": round(o.start, 6), "end_s": round(o.end, 6)}
+                         for o in self.overlays],
             "warnings": self.warnings,
         }
 
@@ -256,10 +287,22 @@ def make_plan(recipe: LoadedRecipe | str | Path, *, backend: Backend | None = No
     problems = []
     for shot in _render_order(r.shots):
         idx = next(i for i, s in enumerate(r.shots) if s.id == shot.id)
+        if shot.card is not None:
+            card = shot.card.model_dump()
+            font = loaded.resolve(shot.card.font) if shot.card.font else None
+            key = render_cache_key({"card": card, "font_sha256": _sha256_file(font) if font else None,
+                                    "size": [width, height], "fps": fps, "composer": COMPOSE_VERSION})
+            card["font"] = str(font) if font else None
+            planned[shot.id] = _with_effect(PlannedShot(
+                id=shot.id, kind="card", clip_path=cache_path_for(cache_dir, key), cached=False,
+                timing=timings[shot.id], card=card), shot.effect, key, loaded, cache_dir)
+            continue
         if shot.video:
             path = loaded.resolve(shot.video)
-            planned[shot.id] = PlannedShot(id=shot.id, kind="video", clip_path=path, cached=True,
-                                           timing=timings[shot.id])
+            planned[shot.id] = _with_effect(PlannedShot(id=shot.id, kind="video", clip_path=path, cached=True,
+                                                        timing=timings[shot.id]),
+                                            shot.effect, _sha256_file(path) if shot.effect else "", loaded,
+                                            cache_dir)
             continue
         req = _build_request(loaded, shot, backend, requests, width, height, fps)
         requests[shot.id] = req
@@ -274,8 +317,9 @@ def make_plan(recipe: LoadedRecipe | str | Path, *, backend: Backend | None = No
             problems.append(loaded.problem(("shots", idx), exc.message, exc.hint))
         clip = cache_path_for(cache_dir, req.cache_key)
         timing = timings.get(shot.id) or ShotTiming(req.seconds, 0.0, req.seconds, shot.speed)
-        planned[shot.id] = PlannedShot(id=shot.id, kind="render", clip_path=clip, cached=clip.is_file(),
-                                       timing=timing, request=req, cost_usd=cost, warnings=warnings)
+        planned[shot.id] = _with_effect(PlannedShot(id=shot.id, kind="render", clip_path=clip, cached=False,
+                                                    timing=timing, request=req, cost_usd=cost, warnings=warnings),
+                                        shot.effect, req.cache_key, loaded, cache_dir)
     if problems:
         raise RecipeError(f"{loaded.path}: {len(problems)} shot(s) fail the {backend.name} backend's preflight",
                           problems=problems)
@@ -305,6 +349,46 @@ def make_plan(recipe: LoadedRecipe | str | Path, *, backend: Backend | None = No
                                   mute=recipe_shot.mute, timeline_start=t, transition_in=transition))
         t += ps.timing.duration
     warnings = [f"{s.id}: {w}" for s in shots for w in s.warnings]
+    overlays = _plan_overlays(loaded, t, planned)
     return Plan(loaded=loaded, backend=backend, output_path=loaded.resolve(r.output.path), width=width,
                 height=height, fps=fps, shots=shots, clips=clips, duration_s=t, cache_dir=cache_dir,
-                work_dir=work_dir, warnings=warnings)
+                work_dir=work_dir, warnings=warnings, overlays=overlays)
+
+
+def _with_effect(shot: PlannedShot, effect: str | None, source_key: str, loaded: LoadedRecipe,
+                 cache_dir: Path) -> PlannedShot:
+    """Route a shot through a user effect: its final clip becomes the effect's output in the cache."""
+    if effect is not None:
+        from pipeline.media.compose import effect_source_file
+
+        src = effect_source_file(effect, search_dir=loaded.base_dir)
+        key = render_cache_key({"source": source_key, "effect": effect, "composer": COMPOSE_VERSION,
+                                "effect_sha256": _sha256_file(src) if src else None})
+        shot.raw_clip_path = shot.clip_path
+        shot.clip_path = cache_path_for(cache_dir, key)
+        shot.effect = effect
+    shot.cached = shot.kind == "video" and effect is None or shot.clip_path.is_file()
+    return shot
+
+
+def _plan_overlays(loaded: LoadedRecipe, duration: float, planned: dict[str, PlannedShot]) -> list[PlannedOverlay]:
+    out: list[PlannedOverlay] = []
+    problems = []
+    for k, ov in enumerate(loaded.recipe.overlays):
+        end = duration if ov.duration is None else min(duration, ov.start + ov.duration)
+        if ov.start >= duration:
+            problems.append(loaded.problem(("overlays", k, "start"),
+                                           f"overlay starts at {ov.start:g} s, after the sequence ends "
+                                           f"({duration:g} s)"))
+            continue
+        kind = "text" if ov.text is not None else "image" if ov.image is not None else "pip"
+        if kind == "pip" and ov.pip in planned:
+            available = planned[ov.pip].timing.clip_seconds - ov.clip_start
+            if available < end - ov.start - 1e-6:
+                end = ov.start + max(0.0, available)
+        out.append(PlannedOverlay(kind=kind, start=ov.start, end=end, spec=ov,
+                                  image=loaded.resolve(ov.image) if ov.image else None,
+                                  font=loaded.resolve(ov.font) if ov.font else None, pip_shot=ov.pip))
+    if problems:
+        raise RecipeError(f"{loaded.path}: {len(problems)} problem(s) in the recipe", problems=problems)
+    return out

@@ -39,6 +39,13 @@ __all__ = [
 
 SHOT_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 SIZE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
+COLOR = re.compile(r"^([A-Za-z]{3,20}|#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?)(@(0(\.\d+)?|1(\.0+)?))?$")
+
+
+def _check_color(value: str) -> str:
+    if not COLOR.match(value):
+        raise ValueError(f"colour {value!r} must be a name (white), #RRGGBB, optionally with @alpha (black@0.5)")
+    return value
 
 
 def parse_size(value: str) -> tuple[int, int]:
@@ -104,6 +111,20 @@ class Trim(_Model):
     end: float | None = Field(None, gt=0, description="Seconds into the clip where the shot ends (default: its end).")
 
 
+class TitleCard(_Model):
+    """An animated title card: text over a background, drawn by moviepy."""
+
+    text: str = Field(description="The card's text (newlines make lines).")
+    seconds: float = Field(3.0, gt=0, le=60, description="Length of the card.")
+    background: str = Field("#000000", description="Background colour, #RRGGBB.")
+    color: str = Field("#ffffff", description="Text colour, #RRGGBB.")
+    font: str | None = Field(None, description="Font file; default: the bundled DejaVu Sans.")
+    size: int = Field(64, ge=6, le=400, description="Text size in pixels.")
+    animation: Literal["fade", "rise", "none"] = Field("fade", description="How the text enters.")
+
+    _colors = field_validator("background", "color")(classmethod(lambda cls, v: _check_color(v)))
+
+
 class Shot(_Model):
     """One shot: rendered from an image and a prompt, a remix of another shot, or an existing clip."""
 
@@ -123,6 +144,9 @@ class Shot(_Model):
     speed: float = Field(1.0, ge=0.5, le=2.0, description="Playback speed (0.5–2×); audio tempo follows.")
     volume: float = Field(1.0, ge=0.0, le=4.0, description="Gain applied to the clip's own audio (1 = as is).")
     mute: bool = Field(False, description="Drop the clip's own audio.")
+    card: TitleCard | None = Field(None, description="A title card drawn frame by frame (moviepy), no render.")
+    effect: str | None = Field(None, description="A frame effect 'module:function' applied with moviepy; the "
+                                                 "function takes and returns a moviepy clip.")
 
     @field_validator("id")
     @classmethod
@@ -137,6 +161,50 @@ class Shot(_Model):
         if v is not None:
             parse_size(v)
         return v
+
+
+POSITIONS = ("top-left", "top", "top-right", "left", "center", "right", "bottom-left", "bottom", "bottom-right")
+Position = Literal["top-left", "top", "top-right", "left", "center", "right", "bottom-left", "bottom",
+                  "bottom-right"]
+
+
+class TextBox(_Model):
+    """A box behind overlay text."""
+
+    color: str = Field("black@0.5", description="Box colour, ffmpeg syntax (name or #RRGGBB, optional @alpha).")
+    padding: int = Field(12, ge=0, le=200, description="Pixels between the text and the box edge.")
+
+    _color = field_validator("color")(classmethod(lambda cls, v: _check_color(v)))
+
+
+class Overlay(_Model):
+    """Something drawn over the sequence for a time range: text, an image, or another shot (picture in picture).
+
+    Times are seconds on the output timeline. Without ``duration``/``end`` an overlay lasts to the end.
+    """
+
+    text: str | None = Field(None, description="Text to draw (any Unicode; newlines make lines).")
+    image: str | None = Field(None, description="Image file (PNG with alpha for logos), relative to the recipe.")
+    pip: str | None = Field(None, description="Id of a shot to show as picture in picture.")
+    start: float = Field(0.0, ge=0, description="Timeline second where the overlay appears.")
+    duration: float | None = Field(None, gt=0, description="Seconds it stays (default: to the end).")
+    position: Position = Field("bottom-left", description="Where it sits: " + ", ".join(POSITIONS) + ".")
+    margin: int = Field(40, ge=0, le=2000, description="Pixels from the frame edge.")
+    fade_in: float = Field(0.0, ge=0, description="Seconds of fade in.")
+    fade_out: float = Field(0.0, ge=0, description="Seconds of fade out.")
+    opacity: float = Field(1.0, ge=0, le=1, description="Overall opacity.")
+    # text
+    font: str | None = Field(None, description="Font file (TTF/OTF); default: the bundled DejaVu Sans.")
+    size: int = Field(48, ge=6, le=400, description="Text size in pixels (at the output size).")
+    color: str = Field("white", description="Text colour, ffmpeg syntax (name or #RRGGBB).")
+    box: TextBox | bool | None = Field(None, description="A box behind the text: true, or {color, padding}.")
+    line_spacing: int = Field(8, ge=0, le=200, description="Extra pixels between lines.")
+    # image / pip
+    scale: float | None = Field(None, gt=0, le=1, description="Width as a fraction of the output width "
+                                                              "(image default: natural size; pip default 0.3).")
+    clip_start: float = Field(0.0, ge=0, description="pip: seconds into the shot's clip shown first.")
+
+    _color = field_validator("color")(classmethod(lambda cls, v: _check_color(v)))
 
 
 class Transition(_Model):
@@ -196,8 +264,9 @@ class AudioSpec(_Model):
     """Audio of the sequence."""
 
     music: MusicSpec | None = None
-    loudness_lufs: float | None = Field(None, ge=-40, le=-5,
-                                        description="Normalise integrated loudness to this target.")
+    loudness_lufs: float = Field(-14.0, ge=-40, le=-5,
+                                 description="Integrated loudness target (EBU R128), true peak at most -1 dBTP.")
+    normalize: bool = Field(True, description="Normalise loudness to loudness_lufs (silence is left alone).")
 
 
 class ExportSpec(_Model):
@@ -222,6 +291,7 @@ class Recipe(_Model):
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
     shots: list[Shot] = Field(min_length=1, description="The shots, in default timeline order.")
     timeline: list[TimelineEntry] | None = Field(None, description="Order and transitions; default: all shots, hard cuts.")
+    overlays: list[Overlay] = Field(default_factory=list, description="Text, images and picture in picture.")
     audio: AudioSpec = Field(default_factory=AudioSpec)
     export: ExportSpec = Field(default_factory=ExportSpec)
 

@@ -19,10 +19,10 @@ from pipeline.media.encode import EncodeSettings
 from pipeline.media.probe import probe
 from pipeline.plan import Plan, make_plan
 from pipeline.recipe import LoadedRecipe, load_recipe
-from pipeline.stages.edit import EditClip, EditSpec, edit_sequence
+from pipeline.stages.edit import EditClip, EditOverlay, EditResult, EditSpec, MusicBed, edit_sequence
 from pipeline.stages.render import RenderReport, render_shots
 
-__all__ = ["NullReporter", "Reporter", "RunOptions", "RunResult", "run_plan", "run_recipe"]
+__all__ = ["NullReporter", "Reporter", "RunOptions", "RunResult", "edit_spec", "run_plan", "run_recipe"]
 
 
 class Reporter(Protocol):
@@ -80,6 +80,7 @@ class RunResult:
     shot_qc: dict[str, dict[str, Any]] = field(default_factory=dict)
     extra_outputs: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    edit: EditResult | None = None
 
     def to_dict(self) -> dict[str, Any]:
         plan = self.plan
@@ -96,6 +97,9 @@ class RunResult:
             "backend": plan.backend.name,
             "cost_usd": self.render.cost_usd,
             "edit_mode": self.edit_mode,
+            "edit": ({"segments": self.edit.segments, "reencoded_segments": self.edit.reencoded_segments,
+                      "copied_frames": self.edit.copied_frames, "loudness_lufs": self.edit.loudness_lufs,
+                      "true_peak_db": self.edit.true_peak_db} if self.edit else None),
             "timings_s": self.timings_s,
             "output_info": self.output_info,
             "provenance": self.provenance,
@@ -176,19 +180,43 @@ def run_plan(plan: Plan, *, options: RunOptions | None = None, reporter: Reporte
                 s.cached = s.id not in report.rendered
 
     with _stage("edit", timings, reporter):
-        spec = EditSpec(
-            clips=[EditClip(path=c.clip_path, start=c.start, end=c.end, speed=c.speed, volume=c.volume,
-                            mute=c.mute, transition_in=c.transition_in, label=c.shot_id) for c in plan.clips],
-            output=plan.output_path, width=plan.width, height=plan.height, fps=plan.fps,
-            settings=EncodeSettings(profile=recipe.output.profile),
-            fade_in=recipe.output.fade_in, fade_out=recipe.output.fade_out,
-        )
-        edit = edit_sequence(spec, on_progress=reporter.edit, workers=options.workers,
+        edit = edit_sequence(edit_spec(plan), on_progress=reporter.edit, workers=options.workers,
                              tmp_root=plan.work_dir / "tmp")
 
     info = probe(plan.output_path)
     return RunResult(plan=plan, output=plan.output_path, duration_s=edit.duration_s, render=report,
-                     timings_s=timings, edit_mode=edit.mode, output_info=info.to_dict(), notes=notes)
+                     timings_s=timings, edit_mode=edit.mode, output_info=info.to_dict(), notes=notes,
+                     edit=edit)
+
+
+def edit_spec(plan: Plan) -> EditSpec:
+    """The edit stage's input for a plan: clips, overlays, music and output format."""
+    recipe = plan.loaded.recipe
+    overlays = []
+    for o in plan.overlays:
+        ov = o.spec
+        box = ov.box
+        box_color = ("black@0.5" if box is True else box.color if box not in (None, False) else None)  # type: ignore[union-attr]
+        box_padding = box.padding if box not in (None, True, False) else 12  # type: ignore[union-attr]
+        overlays.append(EditOverlay(
+            kind=o.kind, start=o.start, end=o.end, position=ov.position, margin=ov.margin, fade_in=ov.fade_in,
+            fade_out=ov.fade_out, opacity=ov.opacity, text=ov.text, font=o.font, size=ov.size, color=ov.color,
+            box_color=box_color, box_padding=box_padding, line_spacing=ov.line_spacing, image=o.image,
+            scale=ov.scale, clip=plan.shot(o.pip_shot).clip_path if o.pip_shot else None,
+            clip_start=ov.clip_start))
+    music = None
+    if recipe.audio.music is not None:
+        m = recipe.audio.music
+        music = MusicBed(path=plan.loaded.resolve(m.path), gain_db=m.gain_db, fade_in=m.fade_in, fade_out=m.fade_out,
+                         duck_db=m.duck_db)
+    return EditSpec(
+        clips=[EditClip(path=c.clip_path, start=c.start, end=c.end, speed=c.speed, volume=c.volume,
+                        mute=c.mute, transition_in=c.transition_in, label=c.shot_id) for c in plan.clips],
+        output=plan.output_path, width=plan.width, height=plan.height, fps=plan.fps,
+        settings=EncodeSettings(profile=recipe.output.profile),
+        fade_in=recipe.output.fade_in, fade_out=recipe.output.fade_out, overlays=overlays, music=music,
+        loudness_lufs=recipe.audio.loudness_lufs if recipe.audio.normalize else None,
+    )
 
 
 def _clip_signer(plan: Plan, notes: list[str]) -> Any:

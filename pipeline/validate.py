@@ -52,6 +52,8 @@ def _shot_index(loaded: LoadedRecipe) -> dict[str, int]:
 
 def _clip_seconds(loaded: LoadedRecipe, shot: Shot, seen: set[str] | None = None) -> float | None:
     """The clip length of ``shot``: its ``seconds``, its remix source's, or the probed video's."""
+    if shot.card is not None:
+        return shot.card.seconds
     if shot.video:
         from pipeline.media.probe import probe
 
@@ -130,14 +132,14 @@ def cross_check(loaded: LoadedRecipe, *, check_files: bool = True) -> list[Probl
     # what each shot is made from
     for i, shot in enumerate(recipe.shots):
         base: tuple[str | int, ...] = ("shots", i)
-        sources = [k for k in ("image", "video", "remix_of") if getattr(shot, k)]
+        sources = [k for k in ("image", "video", "remix_of", "card") if getattr(shot, k)]
         if len(sources) > 1:
             problems.append(loaded.problem((*base, sources[1]),
                                            f"shot {shot.id!r} has both {sources[0]} and {sources[1]}",
                                            "a shot is rendered from image + prompt, remixes another shot, "
                                            "or uses an existing video — pick one"))
         elif not sources:
-            problems.append(loaded.problem(base, f"shot {shot.id!r} has no image, video or remix_of",
+            problems.append(loaded.problem(base, f"shot {shot.id!r} has no image, video, remix_of or card",
                                            "give it image: and prompt: to render, or video: to use a clip"))
         if (shot.image or shot.remix_of) and not shot.prompt:
             problems.append(loaded.problem(base, f"shot {shot.id!r} needs a prompt to render",
@@ -158,6 +160,14 @@ def cross_check(loaded: LoadedRecipe, *, check_files: bool = True) -> list[Probl
                     problems.append(loaded.problem((*base, "remix_of"),
                                                    f"shot {shot.id!r} cannot remix {src.id!r}",
                                                    "remix a shot that is rendered from an image"))
+        if shot.card is not None and (shot.prompt or shot.seconds):
+            extra = "prompt" if shot.prompt else "seconds"
+            problems.append(loaded.problem((*base, extra), f"shot {shot.id!r} is a title card; {extra!r} does not "
+                                           "apply", "set the card's length with card.seconds"))
+        if shot.card is not None and shot.card.font and check_files and not loaded.resolve(shot.card.font).is_file():
+            problems.append(loaded.problem((*base, "card", "font"), f"font not found: {loaded.resolve(shot.card.font)}"))
+        if shot.effect is not None:
+            problems += [loaded.problem((*base, "effect"), msg) for msg in _effect_problems(shot.effect, loaded)]
         if shot.camera is not None:
             problems += [loaded.problem((*base, "camera"), msg) for msg in _camera_problems(shot.camera)]
         if check_files:
@@ -272,10 +282,41 @@ def cross_check(loaded: LoadedRecipe, *, check_files: bool = True) -> list[Probl
         music = loaded.resolve(recipe.audio.music.path)
         if not music.is_file():
             problems.append(loaded.problem(("audio", "music", "path"), f"music file not found: {music}"))
+    for k, ov in enumerate(recipe.overlays):
+        loc = ("overlays", k)
+        kinds = [x for x in ("text", "image", "pip") if getattr(ov, x) is not None]
+        if len(kinds) != 1:
+            problems.append(loaded.problem(loc, "an overlay has exactly one of text:, image: or pip:" +
+                                           (f" (this one has {', '.join(kinds)})" if kinds else ""),
+                                           "split it into separate overlays"))
+        if ov.pip is not None and ov.pip not in ids:
+            close = difflib.get_close_matches(ov.pip, list(ids), n=1)
+            problems.append(loaded.problem((*loc, "pip"), f"pip names unknown shot {ov.pip!r}",
+                                           f"did you mean {close[0]!r}?" if close else None))
+        if check_files and ov.image is not None:
+            prob = _check_image(loaded, (*loc, "image"), ov.image)
+            if prob:
+                problems.append(prob)
+        if check_files and ov.font is not None and not loaded.resolve(ov.font).is_file():
+            problems.append(loaded.problem((*loc, "font"), f"font not found: {loaded.resolve(ov.font)}",
+                                           "give a TTF/OTF file, or leave font: out for the bundled DejaVu Sans"))
+        if ov.duration is not None and ov.fade_in + ov.fade_out > ov.duration + 1e-6:
+            problems.append(loaded.problem((*loc, "fade_in"), "the overlay's fades are longer than the overlay"))
     for k, anchor in enumerate(recipe.provenance.trust):
         if check_files and not loaded.resolve(anchor).is_file():
             problems.append(loaded.problem(("provenance", "trust", k), f"trust anchor not found: {anchor}"))
     return problems
+
+
+def _effect_problems(spec: str, loaded: LoadedRecipe) -> list[str]:
+    """Check that an effect 'module:function' names something callable (importing the user's module)."""
+    from pipeline.media.compose import load_effect
+
+    try:
+        load_effect(spec, search_dir=loaded.base_dir)
+    except ValueError as exc:
+        return [str(exc)]
+    return []
 
 
 def _camera_problems(value: object) -> list[str]:

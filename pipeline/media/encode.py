@@ -44,7 +44,10 @@ def video_args(settings: EncodeSettings, fps: int) -> list[str]:
     # web: H.264 High, closed GOPs of fixed length, no scene-cut keyframes (predictable cut points)
     return ["-c:v", "libx264", "-preset", settings.preset, "-crf", str(settings.crf), "-profile:v", "high",
             "-pix_fmt", "yuv420p", "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0",
-            "-flags", "+cgop", *color, *threads]
+            "-flags", "+cgop", *color, *threads,
+            # pin the VUI's sample aspect ratio so every encode writes identical parameter sets, whether its
+            # input declared a SAR (filters) or not (raw frames from the local renderer)
+            "-bsf:v", "h264_metadata=sample_aspect_ratio=1/1"]
 
 
 def audio_args(settings: EncodeSettings) -> list[str]:

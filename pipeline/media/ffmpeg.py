@@ -24,6 +24,7 @@ from pipeline.errors import MediaError
 
 __all__ = [
     "FFmpegCommand",
+    "ffmpeg_measure",
     "escape_filter_value",
     "ffmpeg_exe",
     "run_ffmpeg",
@@ -95,6 +96,25 @@ def run_ffmpeg(
     stdin: bytes | None = None,
     timeout: float | None = None,
 ) -> FFmpegCommand:
+    return _run(args, what=what, duration=duration, on_progress=on_progress, stdin=stdin, timeout=timeout)[0]
+
+
+def ffmpeg_measure(args: Sequence[str], *, what: str, timeout: float | None = None) -> str:
+    """Run ffmpeg at log level ``info`` and return its stderr (for analysis filters such as ``loudnorm``,
+    ``ebur128`` or ``scdet`` that print their results). Raises :class:`MediaError` on failure."""
+    return _run(args, what=what, timeout=timeout, loglevel="info")[1]
+
+
+def _run(
+    args: Sequence[str],
+    *,
+    what: str,
+    duration: float | None = None,
+    on_progress: ProgressCallback | None = None,
+    stdin: bytes | None = None,
+    timeout: float | None = None,
+    loglevel: str = "error",
+) -> tuple[FFmpegCommand, str]:
     """Run ffmpeg with ``args`` (without the binary and the standard flags) and wait for it.
 
     Args:
@@ -111,7 +131,7 @@ def run_ffmpeg(
     Raises:
         MediaError: ffmpeg could not start, failed, or timed out; the message carries its stderr tail.
     """
-    argv: FFmpegCommand = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error"]
+    argv: FFmpegCommand = [ffmpeg_exe(), "-hide_banner", "-loglevel", loglevel]
     argv += ["-nostdin"] if stdin is None else []
     argv += ["-y"]
     if on_progress is not None:
@@ -159,15 +179,16 @@ def run_ffmpeg(
         proc.wait()
         raise MediaError(f"ffmpeg timed out after {timeout:.0f} s while {what}") from exc
     reader.join()
+    stderr_text = b"".join(stderr_chunks).decode("utf-8", "replace")
     if rc != 0:
-        err = _tail(b"".join(stderr_chunks).decode("utf-8", "replace"))
+        err = _tail(stderr_text)
         raise MediaError(
             f"ffmpeg failed while {what} (exit code {rc}):\n{err or '(no message)'}",
             hint="check that the input files are readable media; run with --debug to see the ffmpeg command",
         )
     if on_progress is not None and duration is not None:
         on_progress(duration)
-    return argv
+    return argv, stderr_text
 
 
 def open_ffmpeg_pipe(args: Sequence[str], *, what: str) -> subprocess.Popen[bytes]:

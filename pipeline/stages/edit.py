@@ -1,22 +1,32 @@
-"""The edit stage: trims, transitions and audio into one sequence, rendered in segments.
+"""The edit stage: trims, transitions, overlays and audio into one sequence, rendered in segments.
 
 How it renders (see ARCHITECTURE.md, "Editing facts"):
 
-* **Stream copy** when every clip is used whole, joined by hard cuts, and already matches the output
-  (codec, size, frame rate, pixel format, identical parameter sets): the concat demuxer copies the video
-  packets untouched; only the audio is re-encoded, in one pass, so audio and video end together.
-* **Segments** otherwise: each clip body and each transition window is encoded separately with identical
-  encoder settings (in parallel, up to the core count) and the segments are joined by stream copy. A single
-  graph that chains ``xfade`` over N inputs decodes every input at once (~1.4 GB for six 720p clips); a
-  segment decodes at most two. Audio is cut once for the whole sequence, in the final mux.
-
-All timing is done in frames at the output frame rate, so trims and transitions are frame-accurate and the
-output has exactly ``sum(clip frames) - sum(transition frames)`` frames.
+* All timing is done in frames at the output rate, so trims and transitions are frame-accurate and the
+  output has exactly ``sum(clip frames) - sum(transition frames)`` frames.
+* The timeline is cut into **segments**: each clip body and each transition window. A segment is encoded on
+  its own (in parallel, up to the core count) with identical encoder settings, and the segments are joined
+  with the concat demuxer by stream copy. A single graph that chains ``xfade`` over N inputs decodes every
+  input at once (~1.4 GB for six 720p clips); a segment decodes at most two clips plus its overlays.
+* **Smart cut**: a body that no overlay or fade touches, from a clip that already matches the output
+  (H.264 at the output size and rate, with the same parameter sets our encoder writes), is not re-encoded:
+  its whole GOPs are copied packet for packet, and only the partial GOPs at a cut that does not fall on a
+  keyframe are re-encoded. When every clip is used whole and joined by hard cuts, nothing is re-encoded.
+* Overlays (text, images, picture in picture) are evaluated in timeline time inside each segment, so one
+  that spans a segment boundary comes out exactly as in a one-pass render.
+* **Audio** is built once for the whole sequence (clip audio with trims, speed, volume and crossfades, a
+  music bed with fades and ducking), measured, loudness-normalised in one linear pass (EBU R128, default
+  −14 LUFS, true peak ≤ −1 dBTP) and muxed with the joined video. Cutting audio per segment would add AAC
+  priming at every join.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import math
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -28,10 +38,13 @@ from pathlib import Path
 from pipeline.errors import MediaError
 from pipeline.fsutil import atomic_output
 from pipeline.media.encode import AUDIO_RATE, EncodeSettings, audio_args, video_args
-from pipeline.media.ffmpeg import run_ffmpeg
+from pipeline.media.ffmpeg import escape_filter_value, ffmpeg_measure, run_ffmpeg
 from pipeline.media.probe import MediaInfo, probe
+from pipeline.media.remux import copy_gops, keyframe_indices
 
-__all__ = ["EditClip", "EditResult", "EditSpec", "edit_sequence"]
+__all__ = ["EditClip", "EditOverlay", "EditResult", "EditSpec", "MusicBed", "edit_sequence"]
+
+DEFAULT_FONT = Path(__file__).resolve().parents[1] / "assets" / "DejaVuSans.ttf"
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,42 @@ class EditClip:
 
 
 @dataclass(frozen=True)
+class EditOverlay:
+    """Something drawn over the timeline from ``start`` to ``end`` (seconds): text, an image or a clip."""
+
+    kind: str  # "text", "image" or "pip"
+    start: float
+    end: float
+    position: str = "bottom-left"
+    margin: int = 40
+    fade_in: float = 0.0
+    fade_out: float = 0.0
+    opacity: float = 1.0
+    text: str | None = None
+    font: Path | None = None
+    size: int = 48
+    color: str = "white"
+    box_color: str | None = None
+    box_padding: int = 12
+    line_spacing: int = 8
+    image: Path | None = None
+    scale: float | None = None  # width as a fraction of the output width
+    clip: Path | None = None  # picture in picture source
+    clip_start: float = 0.0  # seconds inside the pip clip shown at ``start``
+
+
+@dataclass(frozen=True)
+class MusicBed:
+    """A music bed under the whole sequence."""
+
+    path: Path
+    gain_db: float = -12.0
+    fade_in: float = 0.0
+    fade_out: float = 0.0
+    duck_db: float = 0.0  # 0: off; negative: how strongly clip audio pushes the music down
+
+
+@dataclass(frozen=True)
 class EditSpec:
     """What to edit and how to encode it."""
 
@@ -60,6 +109,10 @@ class EditSpec:
     settings: EncodeSettings = field(default_factory=EncodeSettings)
     fade_in: float = 0.0
     fade_out: float = 0.0
+    overlays: list[EditOverlay] = field(default_factory=list)
+    music: MusicBed | None = None
+    loudness_lufs: float | None = -14.0  # None: leave levels as they are
+    true_peak_db: float = -1.0
 
 
 @dataclass
@@ -67,23 +120,19 @@ class EditResult:
     """What the edit stage produced."""
 
     path: Path
-    mode: str  # "copy" or "segments"
+    mode: str  # "copy" (no video re-encoded) or "segments"
     frames: int
     duration_s: float
     segments: int
     reencoded_segments: int
+    copied_frames: int
     ffmpeg_commands: int
+    loudness_lufs: float | None = None  # measured on the output (EBU R128 integrated)
+    true_peak_db: float | None = None
+    commands: list[list[str]] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _Conformed:
-    """A clip conformed to the output: its frame count and the filter chain that produces those frames."""
-
-    index: int  # input index of the clip
-    frames: int
-    head: int  # frames shared with the previous clip's transition
-    tail: int  # frames shared with the next clip's transition
-    chain: str  # filters from the raw input to conformed frames
+# ------------------------------------------------------------------------------------------------ helpers
 
 
 def _frames(seconds: float, fps: int) -> int:
@@ -91,11 +140,27 @@ def _frames(seconds: float, fps: int) -> int:
 
 
 def _fmt(x: float) -> str:
-    return f"{x:.6f}".rstrip("0").rstrip(".") or "0"
+    text = f"{x:.6f}".rstrip("0").rstrip(".")
+    return text if text not in ("", "-0") else "0"
 
 
-def _conform_chain(clip: EditClip, info: MediaInfo, spec: EditSpec, frames: int, *, first: bool,
-                   last: bool) -> str:
+@dataclass(frozen=True)
+class _Segment:
+    """A run of output frames ``[f0, f1)`` rendered as one file."""
+
+    name: str
+    kind: str  # "body", "xfade", "copy"
+    f0: int
+    f1: int
+    clip: int  # the clip index (the second clip for an xfade)
+    local0: int = 0  # first conformed-frame index inside the clip (body/copy)
+
+    @property
+    def frames(self) -> int:
+        return self.f1 - self.f0
+
+
+def _conform_chain(clip: EditClip, info: MediaInfo, spec: EditSpec, frames: int) -> str:
     """Filters that turn a clip's video into exactly ``frames`` conformed frames at the output format."""
     w, h, fps = spec.width, spec.height, spec.fps
     parts = ["setpts=PTS-STARTPTS", f"trim=start={_fmt(clip.start)}:end={_fmt(clip.end)}",
@@ -107,34 +172,119 @@ def _conform_chain(clip: EditClip, info: MediaInfo, spec: EditSpec, frames: int,
     if v is None or (v.width, v.height) != (w, h):
         parts += [f"scale={w}:{h}:force_original_aspect_ratio=decrease:flags=bicubic",
                   f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black"]
-    parts += ["setsar=1", "format=yuv420p" if spec.settings.profile != "mezzanine" else "format=yuv422p10le"]
+    parts += ["setsar=1", "format=yuv422p10le" if spec.settings.profile == "mezzanine" else "format=yuv420p"]
     # never run short by a frame through rounding: clone the last frame, then cut exactly
     parts += ["tpad=stop_mode=clone:stop=3", f"trim=end_frame={frames}", "setpts=PTS-STARTPTS"]
-    if first and spec.fade_in > 0:
-        parts.append(f"fade=t=in:st=0:d={_fmt(min(spec.fade_in, frames / fps))}")
-    if last and spec.fade_out > 0:
-        d = min(spec.fade_out, frames / fps)
-        parts.append(f"fade=t=out:st={_fmt(frames / fps - d)}:d={_fmt(d)}")
     return ",".join(parts)
 
 
-def _can_stream_copy(spec: EditSpec, infos: list[MediaInfo]) -> bool:
-    if spec.fade_in or spec.fade_out or spec.settings.profile != "web":
+def _xy(position: str, margin: int, w: str, h: str, ow: str, oh: str) -> tuple[str, str]:
+    """Position expressions: ``w``/``h`` name the frame size, ``ow``/``oh`` the overlay's size."""
+    horiz = "left" if "left" in position else "right" if "right" in position else "center"
+    vert = "top" if position.startswith("top") else "bottom" if position.startswith("bottom") else "middle"
+    x = {"left": f"{margin}", "center": f"({w}-{ow})/2", "right": f"{w}-{ow}-{margin}"}[horiz]
+    y = {"top": f"{margin}", "middle": f"({h}-{oh})/2", "bottom": f"{h}-{oh}-{margin}"}[vert]
+    return x, y
+
+
+def _alpha_expr(a: float, b: float, fade_in: float, fade_out: float, opacity: float) -> str:
+    """Piecewise-linear alpha over local time ``t`` for an overlay shown on [a, b)."""
+    fi, fo = max(fade_in, 1e-6), max(fade_out, 1e-6)
+    return (f"{_fmt(opacity)}*if(lt(t,{_fmt(a)}),0,if(lt(t,{_fmt(a + fi)}),(t-{_fmt(a)})/{_fmt(fi)},"
+            f"if(lt(t,{_fmt(b - fo)}),1,if(lt(t,{_fmt(b)}),({_fmt(b)}-t)/{_fmt(fo)},0))))")
+
+
+def _overlay_filters(seg: _Segment, spec: EditSpec, base: str, next_input: int, tmpdir: Path,
+                     text_files: dict[int, Path]) -> tuple[list[str], list[str], str]:
+    """Extra inputs, filter chains and the final label for the overlays that touch ``seg``."""
+    fps = spec.fps
+    t0, t1 = seg.f0 / fps, seg.f1 / fps
+    inputs: list[str] = []
+    chains: list[str] = []
+    current = base
+    for k, ov in enumerate(spec.overlays):
+        if ov.end <= t0 or ov.start >= t1:
+            continue
+        a, b = ov.start - t0, ov.end - t0  # the overlay's range in the segment's local time
+        out = f"o{k}"
+        enable = f"enable='between(t,{_fmt(a)},{_fmt(b)})'"
+        if ov.kind == "text":
+            font = escape_filter_value(str((ov.font or DEFAULT_FONT).resolve()))
+            textfile = escape_filter_value(str(text_files[k]))
+            x, y = _xy(ov.position, ov.margin, "w", "h", "text_w", "text_h")
+            opts = [f"fontfile={font}", f"textfile={textfile}", "expansion=none", f"fontsize={ov.size}",
+                    f"fontcolor={ov.color}", f"line_spacing={ov.line_spacing}", f"x={x}", f"y={y}",
+                    f"alpha='{_alpha_expr(a, b, ov.fade_in, ov.fade_out, ov.opacity)}'", enable]
+            if ov.box_color:
+                opts += ["box=1", f"boxcolor={ov.box_color}", f"boxborderw={ov.box_padding}"]
+            chains.append(f"[{current}]drawtext=" + ":".join(opts) + f"[{out}]")
+        else:
+            idx = next_input + len(inputs) // 8  # each image/pip input adds exactly 8 argv items below
+            lo = max(ov.start, t0)  # timeline second of the layer's first frame in this segment
+            hi = min(ov.end, t1)
+            n = _frames(hi - lo, fps) + 2
+            if ov.kind == "image":
+                assert ov.image is not None
+                inputs += ["-loop", "1", "-framerate", str(fps), "-t", _fmt(n / fps + 0.1), "-i",
+                           str(ov.image.resolve())]
+                layer = [f"trim=end_frame={n}", f"setpts=PTS-STARTPTS+{_fmt(lo)}/TB", "format=rgba"]
+                if ov.scale:
+                    layer.append(f"scale={max(2, int(round(spec.width * ov.scale / 2)) * 2)}:-2")
+            else:
+                assert ov.clip is not None
+                cs = ov.clip_start + (lo - ov.start)
+                inputs += ["-ss", "0", "-t", "100000", "-i", str(ov.clip.resolve())]
+                layer = ["setpts=PTS-STARTPTS", f"trim=start={_fmt(cs)}:end={_fmt(cs + (hi - lo) + 2 / fps)}",
+                         f"setpts=PTS-STARTPTS+{_fmt(lo)}/TB", f"fps={fps}", "format=rgba",
+                         f"scale={max(2, int(round(spec.width * (ov.scale or 0.3) / 2)) * 2)}:-2"]
+            if ov.opacity < 1:
+                layer.append(f"colorchannelmixer=aa={_fmt(ov.opacity)}")
+            if ov.fade_in > 0:
+                layer.append(f"fade=t=in:st={_fmt(ov.start)}:d={_fmt(ov.fade_in)}:alpha=1")
+            if ov.fade_out > 0:
+                layer.append(f"fade=t=out:st={_fmt(ov.end - ov.fade_out)}:d={_fmt(ov.fade_out)}:alpha=1")
+            layer.append(f"setpts=PTS-{_fmt(t0)}/TB")
+            chains.append(f"[{idx}:v]" + ",".join(layer) + f"[l{k}]")
+            x, y = _xy(ov.position, ov.margin, "main_w", "main_h", "overlay_w", "overlay_h")
+            chains.append(f"[{current}][l{k}]overlay=x={x}:y={y}:eof_action=pass:{enable}[{out}]")
+        current = out
+    return inputs, chains, current
+
+
+def _touches_overlay(seg: _Segment, spec: EditSpec) -> bool:
+    t0, t1 = seg.f0 / spec.fps, seg.f1 / spec.fps
+    return any(ov.start < t1 and ov.end > t0 for ov in spec.overlays)
+
+
+def _touches_fade(seg: _Segment, spec: EditSpec, total_frames: int) -> bool:
+    head = _frames(spec.fade_in, spec.fps)
+    tail = total_frames - _frames(spec.fade_out, spec.fps)
+    return (spec.fade_in > 0 and seg.f0 < head) or (spec.fade_out > 0 and seg.f1 > tail)
+
+
+@functools.lru_cache(maxsize=16)
+def _encoder_extradata(width: int, height: int, fps: int, settings: EncodeSettings) -> str | None:
+    """The parameter-set hash our encoder writes at this format (what a copyable clip must carry)."""
+    with tempfile.TemporaryDirectory(prefix="reelpipe-probe-") as d:
+        out = Path(d) / "probe.mp4"
+        run_ffmpeg(["-f", "lavfi", "-i", f"color=black:s={width}x{height}:r={fps}:d={2 / fps}",
+                    *video_args(settings, fps), "-an", str(out)], what="probing the encoder's parameter sets")
+        v = probe(out).video
+        return v.extradata_hash if v else None
+
+
+def _copyable(clip: EditClip, info: MediaInfo, spec: EditSpec) -> bool:
+    v = info.video
+    if v is None or spec.settings.profile != "web" or clip.speed != 1.0:
         return False
-    hashes = set()
-    for clip, info in zip(spec.clips, infos):
-        v = info.video
-        if v is None or clip.transition_in or clip.speed != 1.0:
-            return False
-        if v.codec != "h264" or (v.width, v.height) != (spec.width, spec.height) or v.pix_fmt != "yuv420p":
-            return False
-        if abs(v.fps - spec.fps) > 1e-3 or not Path(clip.path).suffix.lower() in (".mp4", ".mov", ".m4v"):
-            return False
-        whole = clip.start <= 1e-6 and abs(clip.end - v.duration) <= 0.5 / spec.fps
-        if not whole:
-            return False
-        hashes.add(v.extradata_hash)
-    return len(hashes) == 1 and None not in hashes
+    if v.codec != "h264" or (v.width, v.height) != (spec.width, spec.height) or v.pix_fmt != "yuv420p":
+        return False
+    if abs(v.fps - spec.fps) > 1e-3 or Path(clip.path).suffix.lower() not in (".mp4", ".mov", ".m4v"):
+        return False
+    return v.extradata_hash is not None and v.extradata_hash == _encoder_extradata(
+        spec.width, spec.height, spec.fps, EncodeSettings(profile="web", crf=spec.settings.crf,
+                                                          preset=spec.settings.preset,
+                                                          gop_seconds=spec.settings.gop_seconds))
 
 
 def _concat_list(paths: list[Path], dest: Path) -> Path:
@@ -145,22 +295,24 @@ def _concat_list(paths: list[Path], dest: Path) -> Path:
     return dest
 
 
-def _audio_graph(spec: EditSpec, infos: list[MediaInfo], durations: list[float], first_input: int,
-                 total: float) -> tuple[list[str], str]:
-    """Extra inputs and the filtergraph that build the whole sequence's audio as ``[aout]``."""
-    extra_inputs: list[str] = []
+# ------------------------------------------------------------------------------------------------- audio
+
+
+def _audio_inputs_and_graph(spec: EditSpec, infos: list[MediaInfo], durations: list[float],
+                            total: float) -> tuple[list[str], str]:
+    """Inputs and the filtergraph that build the whole sequence's audio as ``[aout]``."""
+    inputs: list[str] = []
     chains: list[str] = []
-    n_inputs = first_input
     labels: list[str] = []
+    fmt = f"aresample={AUDIO_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo"
+    n = 0
     for k, (clip, info, d) in enumerate(zip(spec.clips, infos, durations)):
         out = f"a{k}"
-        fmt = f"aresample={AUDIO_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo"
         if info.audio is None or clip.mute:
-            extra_inputs += ["-f", "lavfi", "-t", _fmt(d + 0.1),
-                             "-i", f"anullsrc=r={AUDIO_RATE}:cl=stereo"]
-            chains.append(f"[{n_inputs}:a]{fmt},atrim=end={_fmt(d)},asetpts=PTS-STARTPTS[{out}]")
-            n_inputs += 1
+            inputs += ["-f", "lavfi", "-t", _fmt(d + 0.1), "-i", f"anullsrc=r={AUDIO_RATE}:cl=stereo"]
+            chains.append(f"[{n}:a]{fmt},atrim=end={_fmt(d)},asetpts=PTS-STARTPTS[{out}]")
         else:
+            inputs += ["-i", str(Path(clip.path).resolve())]
             parts = ["asetpts=PTS-STARTPTS", f"atrim=start={_fmt(clip.start)}:end={_fmt(clip.end)}",
                      "asetpts=PTS-STARTPTS"]
             if clip.speed != 1.0:
@@ -168,7 +320,8 @@ def _audio_graph(spec: EditSpec, infos: list[MediaInfo], durations: list[float],
             if clip.volume != 1.0:
                 parts.append(f"volume={_fmt(clip.volume)}")
             parts += [fmt, f"apad=whole_dur={_fmt(d)}", f"atrim=end={_fmt(d)}", "asetpts=PTS-STARTPTS"]
-            chains.append(f"[{first_input - len(spec.clips) + k}:a]" + ",".join(parts) + f"[{out}]")
+            chains.append(f"[{n}:a]" + ",".join(parts) + f"[{out}]")
+        n += 1
         labels.append(out)
     current = labels[0]
     for k in range(1, len(labels)):
@@ -184,43 +337,79 @@ def _audio_graph(spec: EditSpec, infos: list[MediaInfo], durations: list[float],
         tail.append(f"afade=t=in:st=0:d={_fmt(spec.fade_in)}")
     if spec.fade_out > 0:
         tail.append(f"afade=t=out:st={_fmt(max(0.0, total - spec.fade_out))}:d={_fmt(spec.fade_out)}")
-    chains.append(f"[{current}]" + ",".join(tail) + "[aout]")
-    return extra_inputs, ";".join(chains)
+    music = spec.music
+    if music is None:
+        chains.append(f"[{current}]" + ",".join(tail) + "[aout]")
+        return inputs, ";".join(chains)
+    inputs += ["-i", str(music.path.resolve())]
+    m = [fmt, "asetpts=PTS-STARTPTS", f"apad=whole_dur={_fmt(total)}", f"atrim=end={_fmt(total)}",
+         f"volume={_fmt(music.gain_db)}dB"]
+    if music.fade_in > 0:
+        m.append(f"afade=t=in:st=0:d={_fmt(music.fade_in)}")
+    if music.fade_out > 0:
+        m.append(f"afade=t=out:st={_fmt(max(0.0, total - music.fade_out))}:d={_fmt(music.fade_out)}")
+    chains.append(f"[{n}:a]" + ",".join(m) + "[mus]")
+    if music.duck_db < 0:
+        # the clips' own audio drives a compressor on the music: louder dialogue, deeper duck
+        ratio = min(20.0, 1.0 + abs(music.duck_db) / 2.0)
+        chains.append(f"[{current}]asplit=2[voice][sc]")
+        chains.append(f"[mus][sc]sidechaincompress=threshold=0.01:ratio={_fmt(ratio)}:attack=20:release=300"
+                      f":knee=2[ducked]")
+        chains.append("[voice][ducked]amix=inputs=2:duration=first:normalize=0," + ",".join(tail) + "[aout]")
+    else:
+        chains.append(f"[{current}][mus]amix=inputs=2:duration=first:normalize=0," + ",".join(tail) + "[aout]")
+    return inputs, ";".join(chains)
 
 
-def _mux(spec: EditSpec, video_list: Path, infos: list[MediaInfo], durations: list[float], total: float,
-         frames: int, on_progress: Callable[[float], None] | None) -> None:
-    """Join the video by stream copy and build the audio in one pass, into ``spec.output`` atomically."""
-    clip_inputs: list[str] = []
-    for clip in spec.clips:
-        clip_inputs += ["-i", str(Path(clip.path).resolve())]
-    first_extra = 1 + len(spec.clips)
-    extra_inputs, graph = _audio_graph(spec, infos, durations, first_extra, total)
-    movflags = ["-movflags", "+faststart"] if spec.settings.profile != "mezzanine" else []
-    with atomic_output(spec.output) as tmp:
-        args = ["-f", "concat", "-safe", "0", "-auto_convert", "0", "-i", str(video_list), *clip_inputs, *extra_inputs,
-                "-filter_complex", graph, "-map", "0:v", "-map", "[aout]", "-c:v", "copy",
-                *audio_args(spec.settings), "-frames:v", str(frames), "-t", _fmt(total), *movflags,
-                str(tmp)]
-        run_ffmpeg(args, what=f"writing {spec.output.name}", duration=total, on_progress=on_progress)
-        info = probe(tmp)
-        if info.video is None or info.audio is None:
-            raise MediaError(f"the edit of {spec.output.name} came out without "
-                             f"{'video' if info.video is None else 'audio'}")
+_JSON_BLOCK = re.compile(r"\{[^{}]*\"input_i\"[^{}]*\}", re.S)
+
+
+def _measure_loudnorm(wav: Path, target: float, tp: float) -> dict[str, str] | None:
+    text = ffmpeg_measure(["-i", str(wav), "-af", f"loudnorm=I={_fmt(target)}:TP={_fmt(tp)}:LRA=20"
+                           ":print_format=json", "-f", "null", "-"], what="measuring loudness")
+    m = _JSON_BLOCK.search(text)
+    if not m:
+        return None
+    data: dict[str, str] = json.loads(m.group(0))
+    try:
+        if not math.isfinite(float(data["input_i"])) or float(data["input_i"]) < -70:
+            return None  # silence: nothing to normalise
+    except ValueError:
+        return None
+    return data
+
+
+def measure_loudness(path: Path) -> tuple[float | None, float | None]:
+    """Integrated loudness (LUFS) and true peak (dBTP) of a file's audio, by ffmpeg's ``ebur128``."""
+    text = ffmpeg_measure(["-i", str(path), "-map", "0:a:0", "-af", "ebur128=peak=true", "-f", "null", "-"],
+                          what=f"measuring the loudness of {path.name}")
+    summary = text[text.rfind("Summary:"):] if "Summary:" in text else text
+    i = re.search(r"I:\s+(-?[\d.]+|-inf) LUFS", summary)
+    p = re.search(r"Peak:\s+(-?[\d.]+|-inf) dBFS", summary)
+
+    def num(m: re.Match[str] | None) -> float | None:
+        if not m or m.group(1) == "-inf":
+            return None
+        return float(m.group(1))
+
+    return num(i), num(p)
+
+
+# -------------------------------------------------------------------------------------------------- edit
 
 
 def edit_sequence(spec: EditSpec, *, on_progress: Callable[[float], None] | None = None,
                   workers: int | None = None, tmp_root: Path | None = None) -> EditResult:
-    """Edit ``spec.clips`` into ``spec.output`` (written atomically).
+    """Edit ``spec.clips`` into ``spec.output`` (written atomically; nothing is written on failure).
 
     Args:
-        spec: clips, trims, transitions and output format.
+        spec: clips, trims, transitions, overlays, audio and output format.
         on_progress: called with the fraction done (0..1), from one thread at a time.
         workers: segments encoded at once (default: the core count).
         tmp_root: where temporary segments go (default: beside the output).
 
     Raises:
-        MediaError: a clip is unreadable or ffmpeg failed; the output is not written.
+        MediaError: a clip is unreadable or ffmpeg failed.
     """
     if not spec.clips:
         raise MediaError("nothing to edit: the timeline is empty")
@@ -231,86 +420,176 @@ def edit_sequence(spec: EditSpec, *, on_progress: Callable[[float], None] | None
     fps = spec.fps
     n = [_frames((c.end - c.start) / c.speed, fps) for c in spec.clips]
     t_frames = [0] + [_frames(c.transition_in[1], fps) if c.transition_in else 0 for c in spec.clips[1:]]
-    for k, clip in enumerate(spec.clips):
-        if t_frames[k] > min(n[k], n[k - 1] if k else 0) and k:
-            raise MediaError(f"transition into {clip.label or clip.path} is longer than a neighbouring clip")
+    for k in range(1, len(spec.clips)):
+        if t_frames[k] > min(n[k], n[k - 1]):
+            raise MediaError(f"the transition into {spec.clips[k].label or spec.clips[k].path} is longer than a "
+                             "neighbouring clip")
     total_frames = sum(n) - sum(t_frames)
     total = total_frames / fps
     durations = [x / fps for x in n]
+    offsets = []  # timeline frame where each clip's first conformed frame sits
+    acc = 0
+    for k in range(len(n)):
+        acc -= t_frames[k]
+        offsets.append(acc)
+        acc += n[k]
+
+    # the segments, in timeline order
+    segments: list[_Segment] = []
+    for k in range(len(n)):
+        head = t_frames[k]
+        tail = t_frames[k + 1] if k + 1 < len(n) else 0
+        if k > 0 and head:
+            segments.append(_Segment(f"x{k}", "xfade", offsets[k], offsets[k] + head, k))
+        if n[k] - head - tail > 0:
+            segments.append(_Segment(f"b{k}", "body", offsets[k] + head, offsets[k] + n[k] - tail, k, head))
+
+    # smart cut: split untouched bodies of copy-compatible clips into re-encoded edges and copied GOPs
+    planned: list[_Segment] = []
+    keyframes: dict[int, tuple[list[int], int]] = {}
+    for seg in segments:
+        k = seg.clip
+        clip = spec.clips[k]
+        if (seg.kind != "body" or _touches_overlay(seg, spec) or _touches_fade(seg, spec, total_frames)
+                or not _copyable(clip, infos[k], spec)):
+            planned.append(seg)
+            continue
+        if k not in keyframes:
+            keyframes[k] = keyframe_indices(Path(clip.path), fps)
+        keys, clip_frames = keyframes[k]
+        src0 = _frames(clip.start, fps) + seg.local0  # source frame of the body's first frame
+        src1 = src0 + seg.frames
+        k1 = next((x for x in keys if x >= src0), None)
+        ends = [x for x in keys if x <= src1] + ([clip_frames] if src1 == clip_frames else [])
+        e = max(ends) if ends else None
+        if k1 is None or e is None or e <= k1:
+            planned.append(seg)
+            continue
+        if k1 > src0:
+            planned.append(_Segment(f"{seg.name}h", "body", seg.f0, seg.f0 + (k1 - src0), k, seg.local0))
+        planned.append(_Segment(f"{seg.name}c", "copy", seg.f0 + (k1 - src0), seg.f0 + (e - src0), k, k1))
+        if e < src1:
+            planned.append(_Segment(f"{seg.name}t", "body", seg.f0 + (e - src0), seg.f1, k,
+                                    seg.local0 + (e - src0)))
 
     progress_lock = threading.Lock()
-    done_seconds: dict[str, float] = {}
-    grand = total * 1.3  # the mux is ~0.3 of the work when it builds audio
+    done: dict[str, float] = {}
+    encode_weight = sum(s.frames for s in planned if s.kind != "copy") / fps
+    grand = encode_weight + 0.25 * total + 1e-6
 
     def report(key: str, seconds: float) -> None:
         if on_progress is None:
             return
         with progress_lock:
-            done_seconds[key] = seconds
-            on_progress(min(1.0, sum(done_seconds.values()) / grand))
+            done[key] = seconds
+            on_progress(min(1.0, sum(done.values()) / grand))
 
     tmp_parent = tmp_root or spec.output.parent
     tmp_parent.mkdir(parents=True, exist_ok=True)
     tmpdir = Path(tempfile.mkdtemp(prefix=".reelpipe-edit-", dir=tmp_parent))
+    commands: list[list[str]] = []
     try:
-        if _can_stream_copy(spec, infos):
-            listing = _concat_list([Path(c.path) for c in spec.clips], tmpdir / "video.ffconcat")
-            _mux(spec, listing, infos, durations, total, total_frames,
-                 lambda s: report("mux", s * 1.3))
-            return EditResult(path=spec.output, mode="copy", frames=total_frames, duration_s=total,
-                              segments=len(spec.clips), reencoded_segments=0, ffmpeg_commands=1)
-
-        conformed = [
-            _Conformed(index=k, frames=n[k], head=t_frames[k], tail=t_frames[k + 1] if k + 1 < len(n) else 0,
-                       chain=_conform_chain(c, infos[k], spec, n[k], first=k == 0, last=k == len(n) - 1))
-            for k, c in enumerate(spec.clips)
-        ]
+        text_files: dict[int, Path] = {}
+        for k, ov in enumerate(spec.overlays):
+            if ov.kind == "text":
+                text_files[k] = tmpdir / f"text{k}.txt"
+                text_files[k].write_text(ov.text or "", encoding="utf-8")
+        chains = [_conform_chain(c, infos[k], spec, n[k]) for k, c in enumerate(spec.clips)]
         ext = spec.settings.container_ext
-        jobs: list[tuple[str, list[str], int]] = []  # (name, ffmpeg args without output, frames)
-        order: list[Path] = []
-        for k, c in enumerate(conformed):
-            clip = spec.clips[k]
-            if k > 0 and c.head:
-                prev = conformed[k - 1]
-                name = f"seg{len(order):03d}_x{k}{ext}"
-                kind, seconds = clip.transition_in  # type: ignore[misc]
-                graph = (f"[0:v]{prev.chain},trim=start_frame={prev.frames - c.head},setpts=PTS-STARTPTS[a];"
-                         f"[1:v]{c.chain},trim=end_frame={c.head},setpts=PTS-STARTPTS[b];"
-                         f"[a][b]xfade=transition={kind}:duration={_fmt(c.head / fps)}:offset=0,"
-                         f"trim=end_frame={c.head}[v]")
-                args = ["-i", str(Path(spec.clips[k - 1].path).resolve()), "-i", str(Path(clip.path).resolve()),
-                        "-filter_complex", graph, "-map", "[v]", "-an"]
-                jobs.append((name, args, c.head))
-                order.append(tmpdir / name)
-            body = c.frames - c.head - c.tail
-            if body > 0:
-                name = f"seg{len(order):03d}_b{k}{ext}"
-                graph = f"[0:v]{c.chain},trim=start_frame={c.head}:end_frame={c.head + body},setpts=PTS-STARTPTS[v]"
-                args = ["-i", str(Path(clip.path).resolve()), "-filter_complex", graph, "-map", "[v]", "-an"]
-                jobs.append((name, args, body))
-                order.append(tmpdir / name)
-
         cores = os.cpu_count() or 2
-        workers = max(1, min(workers or cores, len(jobs)))
+        encodes = [s for s in planned if s.kind != "copy"]
+        workers = max(1, min(workers or cores, max(1, len(encodes))))
         settings = spec.settings
         if workers > 1 and settings.threads == 0:
             settings = EncodeSettings(profile=settings.profile, crf=settings.crf, preset=settings.preset,
                                       gop_seconds=settings.gop_seconds, threads=max(1, cores // workers))
 
-        def encode(job: tuple[str, list[str], int]) -> None:
-            name, args, frames = job
-            out = tmpdir / name
-            run_ffmpeg([*args, *video_args(settings, fps), "-r", str(fps), "-frames:v", str(frames), str(out)],
-                       what=f"encoding segment {name} of {spec.output.name}", duration=frames / fps,
-                       on_progress=lambda s, key=name: report(key, s))
+        def out_path(seg: _Segment) -> Path:
+            return tmpdir / f"seg{planned.index(seg):03d}_{seg.name}{ext if seg.kind != 'copy' else '.mp4'}"
+
+        def encode(seg: _Segment) -> None:
+            k = seg.clip
+            clip = spec.clips[k]
+            if seg.kind == "copy":
+                src_last = seg.local0 + seg.frames
+                copy_gops(Path(clip.path), out_path(seg), seg.local0, src_last, fps)
+                report(seg.name, 0.0)
+                return
+            if seg.kind == "xfade":
+                prev = spec.clips[k - 1]
+                kind, _ = clip.transition_in  # type: ignore[misc]
+                head = seg.frames
+                graph = [f"[0:v]{chains[k - 1]},trim=start_frame={n[k - 1] - head},setpts=PTS-STARTPTS[xa]",
+                         f"[1:v]{chains[k]},trim=end_frame={head},setpts=PTS-STARTPTS[xb]",
+                         f"[xa][xb]xfade=transition={kind}:duration={_fmt(head / fps)}:offset=0,"
+                         f"trim=end_frame={head},setpts=PTS-STARTPTS[base]"]
+                args = ["-i", str(Path(prev.path).resolve()), "-i", str(Path(clip.path).resolve())]
+                first_extra = 2
+            else:
+                graph = [f"[0:v]{chains[k]},trim=start_frame={seg.local0}:end_frame={seg.local0 + seg.frames},"
+                         "setpts=PTS-STARTPTS[base]"]
+                args = ["-i", str(Path(clip.path).resolve())]
+                first_extra = 1
+            current = "base"
+            if _touches_fade(seg, spec, total_frames):
+                fades = []
+                if spec.fade_in > 0:
+                    fades.append(f"fade=t=in:st={_fmt(-seg.f0 / fps)}:d={_fmt(spec.fade_in)}")
+                if spec.fade_out > 0:
+                    fades.append(f"fade=t=out:st={_fmt(total - spec.fade_out - seg.f0 / fps)}"
+                                 f":d={_fmt(spec.fade_out)}")
+                # fade's st is relative to the segment; shift timestamps to timeline time instead
+                graph.append(f"[base]setpts=PTS+{_fmt(seg.f0 / fps)}/TB,"
+                             + ",".join(f.replace(f"st={_fmt(-seg.f0 / fps)}", "st=0")
+                                        .replace(f"st={_fmt(total - spec.fade_out - seg.f0 / fps)}",
+                                                 f"st={_fmt(total - spec.fade_out)}") for f in fades)
+                             + f",setpts=PTS-{_fmt(seg.f0 / fps)}/TB[faded]")
+                current = "faded"
+            ov_inputs, ov_chains, current = _overlay_filters(seg, spec, current, first_extra, tmpdir, text_files)
+            graph += ov_chains
+            argv = [*args, *ov_inputs, "-filter_complex", ";".join(graph), "-map", f"[{current}]", "-an",
+                    *video_args(settings, fps), "-r", str(fps), "-frames:v", str(seg.frames), str(out_path(seg))]
+            commands.append(run_ffmpeg(argv, what=f"encoding segment {seg.name} of {spec.output.name}",
+                                       duration=seg.frames / fps,
+                                       on_progress=lambda s, key=seg.name: report(key, s)))
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for fut in [pool.submit(encode, job) for job in jobs]:
+            for fut in [pool.submit(encode, s) for s in planned]:
                 fut.result()
-        listing = _concat_list(order, tmpdir / "video.ffconcat")
-        _mux(spec, listing, infos, durations, total, total_frames,
-             lambda s: report("mux", s * 0.3))
-        return EditResult(path=spec.output, mode="segments", frames=total_frames, duration_s=total,
-                          segments=len(jobs), reencoded_segments=len(jobs), ffmpeg_commands=len(jobs) + 1)
+
+        # audio: build once, measure, normalise in the mux
+        wav = tmpdir / "audio.wav"
+        a_inputs, a_graph = _audio_inputs_and_graph(spec, infos, durations, total)
+        commands.append(run_ffmpeg([*a_inputs, "-filter_complex", a_graph, "-map", "[aout]", "-c:a", "pcm_f32le",
+                                    "-ar", str(AUDIO_RATE), str(wav)], what=f"mixing the audio of {spec.output.name}"))
+        audio_filter: list[str] = []
+        if spec.loudness_lufs is not None:
+            measured = _measure_loudnorm(wav, spec.loudness_lufs, spec.true_peak_db)
+            if measured:
+                audio_filter = ["-af", (
+                    f"loudnorm=I={_fmt(spec.loudness_lufs)}:TP={_fmt(spec.true_peak_db)}:LRA=20"
+                    f":measured_I={measured['input_i']}:measured_TP={measured['input_tp']}"
+                    f":measured_LRA={measured['input_lra']}:measured_thresh={measured['input_thresh']}"
+                    f":offset={measured['target_offset']}:linear=true,aresample={AUDIO_RATE}")]
+        listing = _concat_list([out_path(s) for s in planned], tmpdir / "video.ffconcat")
+        movflags = ["-movflags", "+faststart"] if spec.settings.profile != "mezzanine" else []
+        with atomic_output(spec.output) as tmp:
+            commands.append(run_ffmpeg(
+                ["-f", "concat", "-safe", "0", "-auto_convert", "0", "-i", str(listing), "-i", str(wav),
+                 "-map", "0:v", "-map", "1:a", "-c:v", "copy", *audio_filter, *audio_args(spec.settings),
+                 "-frames:v", str(total_frames), "-t", _fmt(total), *movflags, str(tmp)],
+                what=f"writing {spec.output.name}", duration=total,
+                on_progress=lambda s: report("mux", s * 0.25)))
+            info = probe(tmp)
+            if info.video is None or info.audio is None:
+                raise MediaError(f"the edit of {spec.output.name} came out without "
+                                 f"{'video' if info.video is None else 'audio'}")
+        lufs, peak = measure_loudness(spec.output) if spec.loudness_lufs is not None else (None, None)
+        reencoded = [s for s in planned if s.kind != "copy"]
+        return EditResult(
+            path=spec.output, mode="copy" if not reencoded else "segments", frames=total_frames,
+            duration_s=total, segments=len(planned), reencoded_segments=len(reencoded),
+            copied_frames=sum(s.frames for s in planned if s.kind == "copy"),
+            ffmpeg_commands=len(commands), loudness_lufs=lufs, true_peak_db=peak, commands=commands)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)

@@ -46,20 +46,44 @@ class RenderReport:
         return round(sum(r.cost_usd for r in self.rendered.values()), 4)
 
 
-def _render_one(plan: Plan, shot: PlannedShot, ctx: RenderContext) -> RenderResult:
-    assert shot.request is not None
-    dest = shot.clip_path
+def _checked(shot: PlannedShot, tmp: Path, producer: str) -> None:
+    try:
+        info = probe(tmp)
+    except MediaError as exc:
+        raise RenderError(f"shot {shot.id!r}: {producer} produced an unreadable clip ({exc.message})",
+                          shot_id=shot.id, hint="run again to retry") from exc
+    if info.video is None:
+        raise RenderError(f"shot {shot.id!r}: {producer} produced a clip without video", shot_id=shot.id)
+
+
+def _render_one(plan: Plan, shot: PlannedShot, ctx: RenderContext, force: bool) -> RenderResult:
+    """Produce a shot's clip: render it (or draw its title card), then apply its effect if it has one."""
+    from pipeline.media import compose
+
+    source = shot.raw_clip_path or shot.clip_path
+    result = RenderResult(path=source)
     ctx.on_progress(shot.id, "starting", 0.0)
-    with atomic_output(dest) as tmp:
-        result = plan.backend.render(shot.request, tmp, ctx)
-        try:
-            info = probe(tmp)
-        except MediaError as exc:
-            raise RenderError(f"shot {shot.id!r}: the {plan.backend.name} backend returned an unreadable clip "
-                              f"({exc.message})", shot_id=shot.id, hint="run again to retry the download") from exc
-        if info.video is None:
-            raise RenderError(f"shot {shot.id!r}: the rendered clip has no video", shot_id=shot.id)
-    result.path = dest
+    if shot.kind == "render" and (force or not source.is_file()):
+        assert shot.request is not None
+        with atomic_output(source) as tmp:
+            result = plan.backend.render(shot.request, tmp, ctx)
+            _checked(shot, tmp, f"the {plan.backend.name} backend")
+    elif shot.kind == "card" and (force or not source.is_file()):
+        assert shot.card is not None
+        card = shot.card
+        with atomic_output(source) as tmp:
+            result.info = compose.render_title_card(
+                tmp, text=card["text"], seconds=card["seconds"], width=plan.width, height=plan.height,
+                fps=plan.fps, background=card["background"], color=card["color"],
+                font=Path(card["font"]) if card["font"] else None, size=card["size"], animation=card["animation"])
+            _checked(shot, tmp, "the title card")
+    if shot.effect is not None:
+        ctx.on_progress(shot.id, "effect", None)
+        func = compose.load_effect(shot.effect, search_dir=plan.loaded.base_dir)
+        with atomic_output(shot.clip_path) as tmp:
+            compose.apply_effect(source, tmp, func, width=plan.width, height=plan.height, fps=plan.fps)
+            _checked(shot, tmp, f"the effect {shot.effect}")
+    result.path = shot.clip_path
     ctx.on_progress(shot.id, "done", 1.0)
     return result
 
@@ -72,7 +96,7 @@ def render_shots(plan: Plan, ctx: RenderContext, *, force: bool = False) -> Rend
     report = RenderReport()
     todo: dict[str, PlannedShot] = {}
     for s in plan.shots:
-        if s.kind != "render":
+        if s.kind == "video" and s.effect is None:
             continue
         if s.cached and not force:
             report.cached.append(s.id)
@@ -97,7 +121,7 @@ def render_shots(plan: Plan, ctx: RenderContext, *, force: bool = False) -> Rend
     def run(s: PlannedShot) -> RenderResult:
         t0 = time.monotonic()
         try:
-            return _render_one(plan, s, ctx)
+            return _render_one(plan, s, ctx, force)
         finally:
             with lock:
                 report.seconds[s.id] = round(time.monotonic() - t0, 3)
@@ -128,7 +152,9 @@ def render_shots(plan: Plan, ctx: RenderContext, *, force: bool = False) -> Rend
                 s = running.pop(fut)
                 try:
                     result = fut.result()
-                except PipelineError as exc:
+                except (PipelineError, ValueError) as exc:
+                    if isinstance(exc, ValueError):  # a user effect that no longer imports
+                        exc = RenderError(str(exc), shot_id=s.id)
                     failed.add(s.id)
                     report.failures.append(RenderFailure(s.id, exc.message, exc.hint))
                     ctx.on_progress(s.id, "failed", None)
