@@ -59,6 +59,11 @@ def parse_size(value: str) -> tuple[int, int]:
     return w, h
 
 
+def _yaml_off(value: Any) -> Any:
+    """YAML 1.1 reads a bare ``off`` as false; a recipe that says ``off`` means the string."""
+    return "off" if value is False else value
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -229,6 +234,8 @@ class ProvenanceSpec(_Model):
     sign: bool = Field(True, description="Sign the output with every clip as an ingredient.")
     trust: list[str] = Field(default_factory=list, description="Extra PEM trust anchors, relative to the recipe.")
 
+    _off = field_validator("require", mode="before")(classmethod(lambda cls, v: _yaml_off(v)))
+
 
 class QCSpec(_Model):
     """Quality control of rendered clips."""
@@ -236,6 +243,8 @@ class QCSpec(_Model):
     policy: Literal["off", "warn", "fail", "rerender"] = Field("warn", description="What a failing clip does.")
     max_attempts: int = Field(2, ge=1, le=5, description="Renders per shot with policy rerender.")
     thresholds: dict[str, float] = Field(default_factory=dict, description="Override QC thresholds by name.")
+
+    _off = field_validator("policy", mode="before")(classmethod(lambda cls, v: _yaml_off(v)))
 
 
 class BudgetSpec(_Model):

@@ -9,12 +9,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from pipeline.backends.base import RenderContext, RenderRequest
 from pipeline.errors import BudgetError, PipelineError, RenderError
+from pipeline.fsutil import atomic_output
 from pipeline.media.encode import EncodeSettings
 from pipeline.media.probe import probe
 from pipeline.plan import Plan, make_plan
@@ -166,7 +167,11 @@ def run_plan(plan: Plan, *, options: RunOptions | None = None, reporter: Reporte
 
     _check_budget(plan, options)
 
-    ctx = RenderContext(work_dir=plan.work_dir, on_progress=reporter.shot, signer=_clip_signer(plan, notes))
+    prov = recipe.provenance
+    identity = _identity(plan, reporter, notes) if prov.sign or prov.require != "off" else None
+    ctx = RenderContext(work_dir=plan.work_dir, on_progress=reporter.shot,
+                        signer=_clip_signer(plan, identity) if prov.sign else None,
+                        derived_signer=_derived_signer(plan, identity, options) if prov.sign else None)
     with _stage("render", timings, reporter):
         report = render_shots(plan, ctx, force=options.force)
         if report.failures:
@@ -179,14 +184,31 @@ def run_plan(plan: Plan, *, options: RunOptions | None = None, reporter: Reporte
             if s.kind == "render":
                 s.cached = s.id not in report.rendered
 
-    with _stage("edit", timings, reporter):
-        edit = edit_sequence(edit_spec(plan), on_progress=reporter.edit, workers=options.workers,
-                             tmp_root=plan.work_dir / "tmp")
+    shot_provenance: dict[str, dict[str, Any]] = {}
+    if prov.require != "off" or prov.sign:
+        with _stage("provenance", timings, reporter):
+            shot_provenance = _check_provenance(plan, options, identity)
 
-    info = probe(plan.output_path)
+    # edit into a temporary file, sign it, and only then rename it onto the output: a failed run never
+    # leaves a half-written or unsigned file at output.path
+    output_verdict: dict[str, Any] | None = None
+    with atomic_output(plan.output_path) as staged:
+        with _stage("edit", timings, reporter):
+            edit = edit_sequence(replace(edit_spec(plan), output=staged), on_progress=reporter.edit,
+                                 workers=options.workers, tmp_root=plan.work_dir / "tmp")
+        if prov.sign:
+            with _stage("sign", timings, reporter):
+                _sign_output(plan, staged, identity, options)
+                from pipeline.provenance import verify
+
+                output_verdict = verify(staged, trust=_trust(plan, options), identity=identity).summary()
+        info = probe(staged)
+    edit.path = plan.output_path
+    info_dict = info.to_dict()
+    info_dict["path"] = str(plan.output_path)
     return RunResult(plan=plan, output=plan.output_path, duration_s=edit.duration_s, render=report,
-                     timings_s=timings, edit_mode=edit.mode, output_info=info.to_dict(), notes=notes,
-                     edit=edit)
+                     timings_s=timings, edit_mode=edit.mode, output_info=info_dict, notes=notes,
+                     edit=edit, provenance=output_verdict, shot_provenance=shot_provenance)
 
 
 def edit_spec(plan: Plan) -> EditSpec:
@@ -219,9 +241,122 @@ def edit_spec(plan: Plan) -> EditSpec:
     )
 
 
-def _clip_signer(plan: Plan, notes: list[str]) -> Any:
-    """The callable that signs freshly rendered clips, or None when the recipe does not sign."""
-    return None
+def _identity(plan: Plan, reporter: Reporter, notes: list[str]) -> Any:
+    """The user's signing identity, created on first use (and said so once)."""
+    from pipeline.provenance import ensure_identity
+
+    identity = ensure_identity()
+    if identity.created_now:
+        text = (f"created a signing identity in {identity.home} ({identity.subject}, SHA-256 "
+                f"{identity.fingerprint[:23]}…); see 'reelpipe keys show'")
+        notes.append(text)
+        reporter.note(text)
+    return identity
+
+
+def _clip_signer(plan: Plan, identity: Any) -> Any:
+    """The callable that signs clips reelpipe renders itself (local backend), or None."""
+    if identity is None:
+        return None
+    from pipeline.provenance import digital_source_type_for_backend, sign_generated_clip
+
+    backend = plan.backend
+
+    def sign(path: Path, request: RenderRequest, info: dict[str, Any]) -> None:
+        version = getattr(backend, "version", None)
+        generator = f"reelpipe {backend.name} renderer" + (f" {version()}" if callable(version) else "")
+        sign_generated_clip(path, identity=identity, title=request.shot_id,
+                            digital_source_type=digital_source_type_for_backend(backend.name),
+                            generator=generator, model=request.model, reference_image=request.image,
+                            prompt=request.prompt or None)
+
+    return sign
+
+
+def _derived_signer(plan: Plan, identity: Any, options: RunOptions) -> Any:
+    """Signs title cards (typed text drawn by software: IPTC ``digitalCreation``) and effect outputs (an edit
+    of their source clip, which becomes the ingredient)."""
+    if identity is None:
+        return None
+    from pipeline.provenance import Ingredient, sign_composite, sign_generated_clip
+
+    def sign(path: Path, kind: str, shot_id: str, source: Path | None) -> None:
+        if kind == "card" or source is None:
+            sign_generated_clip(path, identity=identity, title=shot_id, digital_source_type="digitalCreation",
+                                generator="reelpipe title card", model=None, reference_image=None)
+        else:
+            shot = plan.shot(shot_id)
+            sign_composite(path, identity=identity, ingredients=[Ingredient(path=source, title=shot_id)],
+                           edit={"description": f"effect {shot.effect} applied to shot {shot_id}"},
+                           trust=_trust(plan, options))
+
+    return sign
+
+
+def _trust(plan: Plan, options: RunOptions) -> list[Path]:
+    return [plan.loaded.resolve(t) for t in plan.loaded.recipe.provenance.trust] + list(options.trust)
+
+
+def _check_provenance(plan: Plan, options: RunOptions, identity: Any) -> dict[str, dict[str, Any]]:
+    """Give every clip a verdict; stop before editing when one is below the recipe's bar."""
+    from pipeline.errors import ProvenanceError
+    from pipeline.provenance import enforce_policy, verify
+
+    require = plan.loaded.recipe.provenance.require
+    verdicts: dict[str, dict[str, Any]] = {}
+    failures: list[str] = []
+    trust = _trust(plan, options)
+    for s in plan.shots:
+        verdict = verify(s.clip_path, trust=trust, identity=identity)
+        verdicts[s.id] = verdict.summary()
+        if require != "off":
+            try:
+                enforce_policy(verdict, require, name=f"shot {s.id!r}")
+            except ProvenanceError as exc:
+                failures.append(exc.message)
+    if failures:
+        raise ProvenanceError(
+            f"{len(failures)} clip(s) are below the recipe's provenance bar '{require}':\n"
+            + "\n".join(f"  {f}" for f in failures),
+            hint="re-render the shot (--force), add the signer's root with --trust or provenance.trust, or lower "
+                 "provenance.require in the recipe")
+    return verdicts
+
+
+def _sign_output(plan: Plan, path: Path, identity: Any, options: RunOptions) -> None:
+    """Sign the edited sequence with every clip, image and audio file as an ingredient (the last write)."""
+    from pipeline.provenance import Ingredient, sign_composite
+
+    recipe = plan.loaded.recipe
+    ingredients: list[Any] = []
+    seen: set[Path] = set()
+
+    def add(p: Path, title: str, role: str) -> None:
+        if p not in seen:
+            seen.add(p)
+            ingredients.append(Ingredient(path=p, title=title, role=role))
+
+    for c in plan.clips:
+        add(c.clip_path, c.shot_id, "clip")
+    for o in plan.overlays:
+        if o.kind == "image" and o.image is not None:
+            add(o.image, o.image.name, "image")
+        elif o.kind == "pip" and o.pip_shot:
+            add(plan.shot(o.pip_shot).clip_path, o.pip_shot, "clip")
+    if recipe.audio.music is not None:
+        music = plan.loaded.resolve(recipe.audio.music.path)
+        add(music, music.name, "audio")
+    edit = {
+        "description": f"reelpipe edit of {plan.loaded.path.name}",
+        "trims": [{"shot": c.shot_id, "in": c.start, "out": c.end, "speed": c.speed} for c in plan.clips],
+        "transitions": [{"into": c.shot_id, "type": c.transition_in[0], "duration": c.transition_in[1]}
+                        for c in plan.clips if c.transition_in],
+        "overlays": [{"kind": o.kind, "start": o.start, "end": o.end} for o in plan.overlays],
+        "audio": {"music": recipe.audio.music.path if recipe.audio.music else None,
+                  "loudness_lufs": recipe.audio.loudness_lufs if recipe.audio.normalize else None},
+        "output": {"size": f"{plan.width}x{plan.height}", "fps": plan.fps, "profile": recipe.output.profile},
+    }
+    sign_composite(path, identity=identity, ingredients=ingredients, edit=edit, trust=_trust(plan, options))
 
 
 def run_recipe(recipe: str | Path | LoadedRecipe, *, options: RunOptions | None = None,
@@ -231,7 +366,3 @@ def run_recipe(recipe: str | Path | LoadedRecipe, *, options: RunOptions | None 
     loaded = recipe if isinstance(recipe, LoadedRecipe) else load_recipe(recipe)
     plan = make_plan(loaded, strict=options.strict)
     return run_plan(plan, options=options, reporter=reporter)
-
-
-def _unused(_: RenderRequest) -> None:  # keeps the import for type checkers of signer callables
-    return None

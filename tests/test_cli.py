@@ -103,7 +103,8 @@ def test_output_path_that_is_a_folder(write_recipe, tmp_path):
 def test_failed_edit_leaves_no_output_and_keeps_the_cache(write_recipe, make_clip, tmp_path):
     good = make_clip("good.mp4", seconds=2)
     recipe = write_recipe(RECIPE.replace("{id: b, image: {samples}/chelsea.jpg, prompt: Pan right., seconds: 2}",
-                                         f"{{id: b, video: {good}}}"))
+                                         f"{{id: b, video: {good}}}")
+                          .replace("shots:", "provenance: {require: off}\nshots:"))
     first = run_cli("run", recipe, "--json")
     assert first.returncode == 0, first.stderr
     out = Path(json.loads(first.stdout)["output"])

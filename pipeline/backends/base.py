@@ -75,6 +75,9 @@ class RenderContext:
     on_progress: ProgressFn = _no_progress
     completed: dict[str, RenderResult] = field(default_factory=dict)
     signer: Callable[[Path, RenderRequest, dict[str, Any]], None] | None = None
+    derived_signer: Callable[[Path, str, str, Path | None], None] | None = None
+    """``derived_signer(path, kind, shot_id, source)`` signs what reelpipe makes itself besides renders:
+    ``kind`` is ``card`` (no source) or ``effect`` (``source`` is the clip the effect was applied to)."""
 
 
 @runtime_checkable

@@ -77,12 +77,16 @@ def _render_one(plan: Plan, shot: PlannedShot, ctx: RenderContext, force: bool) 
                 fps=plan.fps, background=card["background"], color=card["color"],
                 font=Path(card["font"]) if card["font"] else None, size=card["size"], animation=card["animation"])
             _checked(shot, tmp, "the title card")
+            if ctx.derived_signer is not None:
+                ctx.derived_signer(tmp, "card", shot.id, None)
     if shot.effect is not None:
         ctx.on_progress(shot.id, "effect", None)
         func = compose.load_effect(shot.effect, search_dir=plan.loaded.base_dir)
         with atomic_output(shot.clip_path) as tmp:
             compose.apply_effect(source, tmp, func, width=plan.width, height=plan.height, fps=plan.fps)
             _checked(shot, tmp, f"the effect {shot.effect}")
+            if ctx.derived_signer is not None:
+                ctx.derived_signer(tmp, "effect", shot.id, source)
     result.path = shot.clip_path
     ctx.on_progress(shot.id, "done", 1.0)
     return result
