@@ -13,6 +13,18 @@ from typing import Any
 __all__ = ["atomic_output", "write_bytes_atomic", "write_json_atomic", "write_text_atomic"]
 
 
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask would race with other threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
 @contextlib.contextmanager
 def atomic_output(dest: Path, *, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; rename it onto ``dest`` when the block succeeds.
@@ -26,6 +38,7 @@ def atomic_output(dest: Path, *, suffix: str | None = None) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=f".part{ext}", dir=dest.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a user's output gets ordinary permissions
     try:
         yield tmp
         os.replace(tmp, dest)

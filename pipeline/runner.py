@@ -184,6 +184,7 @@ def run_plan(plan: Plan, *, options: RunOptions | None = None, reporter: Reporte
             if s.kind == "render":
                 s.cached = s.id not in report.rendered
 
+    shot_qc: dict[str, dict[str, Any]] = {}
     shot_provenance: dict[str, dict[str, Any]] = {}
     if prov.require != "off" or prov.sign:
         with _stage("provenance", timings, reporter):
@@ -206,9 +207,17 @@ def run_plan(plan: Plan, *, options: RunOptions | None = None, reporter: Reporte
     edit.path = plan.output_path
     info_dict = info.to_dict()
     info_dict["path"] = str(plan.output_path)
-    return RunResult(plan=plan, output=plan.output_path, duration_s=edit.duration_s, render=report,
-                     timings_s=timings, edit_mode=edit.mode, output_info=info_dict, notes=notes,
-                     edit=edit, provenance=output_verdict, shot_provenance=shot_provenance)
+    result = RunResult(plan=plan, output=plan.output_path, duration_s=edit.duration_s, render=report,
+                       timings_s=timings, edit_mode=edit.mode, output_info=info_dict, notes=notes,
+                       edit=edit, provenance=output_verdict, shot_provenance=shot_provenance, shot_qc=shot_qc)
+    export = recipe.export
+    if any((export.otio, export.fcp_xml, export.fcpx, export.edl)):
+        from pipeline.stages.export import export_recipe
+
+        with _stage("export", timings, reporter):
+            written = export_recipe(plan, qc=shot_qc, provenance=shot_provenance, force=False)
+        result.extra_outputs.update({k: str(v) for k, v in written.items()})
+    return result
 
 
 def edit_spec(plan: Plan) -> EditSpec:
