@@ -190,6 +190,21 @@ def run_plan(plan: Plan, *, options: RunOptions | None = None, reporter: Reporte
         with _stage("provenance", timings, reporter):
             shot_provenance = _check_provenance(plan, options, identity)
 
+    if recipe.qc.policy != "off":
+        from pipeline.stages.qc import run_qc
+
+        with _stage("qc", timings, reporter):
+            limits = [x for x in (recipe.budget.max_usd, options.max_cost) if x is not None]
+            budget_left = min(limits) - report.cost_usd if limits else None
+            qc_report = run_qc(plan, ctx, budget_left=budget_left)
+        shot_qc = qc_report.results
+        for sid, attempts in qc_report.attempts.items():
+            shot_qc[sid] = {**shot_qc[sid], "attempts": attempts}
+        for text in qc_report.notes:
+            notes.append(text)
+            reporter.note(text)
+        report.qc_cost_usd = qc_report.cost_usd
+
     # edit into a temporary file, sign it, and only then rename it onto the output: a failed run never
     # leaves a half-written or unsigned file at output.path
     output_verdict: dict[str, Any] | None = None
@@ -217,6 +232,12 @@ def run_plan(plan: Plan, *, options: RunOptions | None = None, reporter: Reporte
         with _stage("export", timings, reporter):
             written = export_recipe(plan, qc=shot_qc, provenance=shot_provenance, force=False)
         result.extra_outputs.update({k: str(v) for k, v in written.items()})
+    from pipeline.report import write_report
+
+    with _stage("report", timings, reporter):
+        written = write_report(result.to_dict(), plan.output_path)
+    result.extra_outputs.update({f"report_{k}" if k != "contact" else "contact_sheet": str(v)
+                                 for k, v in written.items()})
     return result
 
 

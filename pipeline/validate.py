@@ -302,6 +302,11 @@ def cross_check(loaded: LoadedRecipe, *, check_files: bool = True) -> list[Probl
                                            "give a TTF/OTF file, or leave font: out for the bundled DejaVu Sans"))
         if ov.duration is not None and ov.fade_in + ov.fade_out > ov.duration + 1e-6:
             problems.append(loaded.problem((*loc, "fade_in"), "the overlay's fades are longer than the overlay"))
+    if recipe.qc.thresholds:
+        from pipeline.qc import check_thresholds
+
+        for msg in check_thresholds(dict(recipe.qc.thresholds)):
+            problems.append(loaded.problem(("qc", "thresholds"), msg))
     for k, anchor in enumerate(recipe.provenance.trust):
         if check_files and not loaded.resolve(anchor).is_file():
             problems.append(loaded.problem(("provenance", "trust", k), f"trust anchor not found: {anchor}"))

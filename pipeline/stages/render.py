@@ -40,10 +40,11 @@ class RenderReport:
     cached: list[str] = field(default_factory=list)
     failures: list[RenderFailure] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    qc_cost_usd: float = 0.0  # re-renders under qc.policy rerender
 
     @property
     def cost_usd(self) -> float:
-        return round(sum(r.cost_usd for r in self.rendered.values()), 4)
+        return round(sum(r.cost_usd for r in self.rendered.values()) + self.qc_cost_usd, 4)
 
 
 def _checked(shot: PlannedShot, tmp: Path, producer: str) -> None:
