@@ -21,7 +21,7 @@ class EncodeSettings:
     profile: str = "web"
     crf: int = 18
     preset: str = "veryfast"
-    gop_seconds: float = 2.0
+    gop_seconds: float = 1.0  # closed 1 s GOPs: a smart cut re-encodes at most a second at each cut
     threads: int = 0  # 0: let the encoder decide
 
     @property

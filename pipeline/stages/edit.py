@@ -178,6 +178,32 @@ def _conform_chain(clip: EditClip, info: MediaInfo, spec: EditSpec, frames: int)
     return ",".join(parts)
 
 
+def _source(clip: EditClip, info: MediaInfo, spec: EditSpec, chain: str, local0: int, frames: int,
+            decode: list[str] | None = None) -> tuple[list[str], str]:
+    """Input arguments and filters that give conformed frames ``[local0, local0 + frames)`` of a clip.
+
+    When the clip already runs at the output rate and speed, ffmpeg seeks straight to the first frame
+    (input ``-ss`` half a frame early, then decodes from the keyframe before it and drops what precedes),
+    so a segment late in a clip does not decode the clip from its start. Otherwise the whole conform chain
+    runs from the clip's start and the frames are selected after it.
+    """
+    path = str(Path(clip.path).resolve())
+    decode = decode or []
+    v = info.video
+    if v is not None and abs(v.fps - spec.fps) < 1e-3 and clip.speed == 1.0:
+        fps = spec.fps
+        first = _frames(clip.start, fps) + local0
+        seek = ["-ss", _fmt((first - 0.5) / fps)] if first > 0 else []
+        parts = ["setpts=PTS-STARTPTS", f"fps={fps}"]
+        if (v.width, v.height) != (spec.width, spec.height):
+            parts += [f"scale={spec.width}:{spec.height}:force_original_aspect_ratio=decrease:flags=bicubic",
+                      f"pad={spec.width}:{spec.height}:(ow-iw)/2:(oh-ih)/2:color=black"]
+        parts += ["setsar=1", "format=yuv422p10le" if spec.settings.profile == "mezzanine" else "format=yuv420p",
+                  "tpad=stop_mode=clone:stop=3", f"trim=end_frame={frames}", "setpts=PTS-STARTPTS"]
+        return [*decode, *seek, "-i", path], ",".join(parts)
+    return [*decode, "-i", path], f"{chain},trim=start_frame={local0}:end_frame={local0 + frames},setpts=PTS-STARTPTS"
+
+
 def _xy(position: str, margin: int, w: str, h: str, ow: str, oh: str) -> tuple[str, str]:
     """Position expressions: ``w``/``h`` name the frame size, ``ow``/``oh`` the overlay's size."""
     horiz = "left" if "left" in position else "right" if "right" in position else "center"
@@ -202,6 +228,7 @@ def _overlay_filters(seg: _Segment, spec: EditSpec, base: str, next_input: int, 
     inputs: list[str] = []
     chains: list[str] = []
     current = base
+    extra_inputs = 0
     for k, ov in enumerate(spec.overlays):
         if ov.end <= t0 or ov.start >= t1:
             continue
@@ -219,17 +246,22 @@ def _overlay_filters(seg: _Segment, spec: EditSpec, base: str, next_input: int, 
                 opts += ["box=1", f"boxcolor={ov.box_color}", f"boxborderw={ov.box_padding}"]
             chains.append(f"[{current}]drawtext=" + ":".join(opts) + f"[{out}]")
         else:
-            idx = next_input + len(inputs) // 8  # each image/pip input adds exactly 8 argv items below
+            idx = next_input + extra_inputs
+            extra_inputs += 1
             lo = max(ov.start, t0)  # timeline second of the layer's first frame in this segment
             hi = min(ov.end, t1)
             n = _frames(hi - lo, fps) + 2
             if ov.kind == "image":
                 assert ov.image is not None
-                inputs += ["-loop", "1", "-framerate", str(fps), "-t", _fmt(n / fps + 0.1), "-i",
-                           str(ov.image.resolve())]
-                layer = [f"trim=end_frame={n}", f"setpts=PTS-STARTPTS+{_fmt(lo)}/TB", "format=rgba"]
+                # decode, scale and fade the still once, then repeat that frame (the loop filter), rather
+                # than decoding and scaling the image again for every output frame
+                inputs += ["-i", str(ov.image.resolve())]
+                layer = ["format=rgba"]
                 if ov.scale:
                     layer.append(f"scale={max(2, int(round(spec.width * ov.scale / 2)) * 2)}:-2")
+                if ov.opacity < 1:
+                    layer.append(f"colorchannelmixer=aa={_fmt(ov.opacity)}")
+                layer += [f"loop=loop={n - 1}:size=1:start=0", f"setpts=N/{fps}/TB+{_fmt(lo)}/TB"]
             else:
                 assert ov.clip is not None
                 cs = ov.clip_start + (lo - ov.start)
@@ -237,7 +269,7 @@ def _overlay_filters(seg: _Segment, spec: EditSpec, base: str, next_input: int, 
                 layer = ["setpts=PTS-STARTPTS", f"trim=start={_fmt(cs)}:end={_fmt(cs + (hi - lo) + 2 / fps)}",
                          f"setpts=PTS-STARTPTS+{_fmt(lo)}/TB", f"fps={fps}", "format=rgba",
                          f"scale={max(2, int(round(spec.width * (ov.scale or 0.3) / 2)) * 2)}:-2"]
-            if ov.opacity < 1:
+            if ov.opacity < 1 and ov.kind != "image":
                 layer.append(f"colorchannelmixer=aa={_fmt(ov.opacity)}")
             if ov.fade_in > 0:
                 layer.append(f"fade=t=in:st={_fmt(ov.start)}:d={_fmt(ov.fade_in)}:alpha=1")
@@ -379,10 +411,37 @@ def _measure_loudnorm(wav: Path, target: float, tp: float) -> dict[str, str] | N
     return data
 
 
+def _normalise_filter(wav: Path, loudness: float | None, peak: float | None, target: float,
+                      true_peak: float) -> list[str]:
+    """The ``-af`` that brings ``wav`` to ``target`` LUFS with its true peak at most ``true_peak`` dBTP.
+
+    A plain gain when that keeps the peak under the ceiling (exact and cheap: the common case); otherwise
+    two-pass ``loudnorm`` (linear when it can be, with LRA 20 so it rarely has to fall back to dynamic).
+    Silence is left alone.
+    """
+    if loudness is None or loudness < -70:
+        return []
+    gain = target - loudness
+    if peak is None or peak + gain <= true_peak:
+        return ["-af", f"volume={gain:.2f}dB"]
+    measured = _measure_loudnorm(wav, target, true_peak)
+    if not measured:
+        return []
+    return ["-af", (f"loudnorm=I={_fmt(target)}:TP={_fmt(true_peak)}:LRA=20"
+                    f":measured_I={measured['input_i']}:measured_TP={measured['input_tp']}"
+                    f":measured_LRA={measured['input_lra']}:measured_thresh={measured['input_thresh']}"
+                    f":offset={measured['target_offset']}:linear=true,aresample={AUDIO_RATE}")]
+
+
 def measure_loudness(path: Path) -> tuple[float | None, float | None]:
     """Integrated loudness (LUFS) and true peak (dBTP) of a file's audio, by ffmpeg's ``ebur128``."""
     text = ffmpeg_measure(["-i", str(path), "-map", "0:a:0", "-af", "ebur128=peak=true", "-f", "null", "-"],
                           what=f"measuring the loudness of {path.name}")
+    return _parse_ebur128(text)
+
+
+def _parse_ebur128(text: str) -> tuple[float | None, float | None]:
+    """Integrated loudness and true peak from the summary ``ebur128`` prints at the end of a run."""
     summary = text[text.rfind("Summary:"):] if "Summary:" in text else text
     i = re.search(r"I:\s+(-?[\d.]+|-inf) LUFS", summary)
     p = re.search(r"Peak:\s+(-?[\d.]+|-inf) dBFS", summary)
@@ -504,6 +563,13 @@ def edit_sequence(spec: EditSpec, *, on_progress: Callable[[float], None] | None
             settings = EncodeSettings(profile=settings.profile, crf=settings.crf, preset=settings.preset,
                                       gop_seconds=settings.gop_seconds, threads=max(1, cores // workers))
 
+        # with segments encoding side by side, one decoding thread per input keeps memory flat (frame
+        # threading holds a frame per thread) at no cost in wall time: the cores are busy encoding
+        decode = ["-threads", "1"] if workers > 1 else []
+        # and a shorter x264 lookahead (6 frames instead of veryfast's 10: ~16 MB less per encoder at 720p,
+        # no change to the parameter sets, a negligible one to quality at CRF 18)
+        lookahead = ["-rc-lookahead", "6"] if workers > 1 and spec.settings.profile == "web" else []
+
         def out_path(seg: _Segment) -> Path:
             return tmpdir / f"seg{planned.index(seg):03d}_{seg.name}{ext if seg.kind != 'copy' else '.mp4'}"
 
@@ -519,16 +585,17 @@ def edit_sequence(spec: EditSpec, *, on_progress: Callable[[float], None] | None
                 prev = spec.clips[k - 1]
                 kind, _ = clip.transition_in  # type: ignore[misc]
                 head = seg.frames
-                graph = [f"[0:v]{chains[k - 1]},trim=start_frame={n[k - 1] - head},setpts=PTS-STARTPTS[xa]",
-                         f"[1:v]{chains[k]},trim=end_frame={head},setpts=PTS-STARTPTS[xb]",
+                in_a, chain_a = _source(prev, infos[k - 1], spec, chains[k - 1], n[k - 1] - head, head, decode)
+                in_b, chain_b = _source(clip, infos[k], spec, chains[k], 0, head, decode)
+                graph = [f"[0:v]{chain_a}[xa]", f"[1:v]{chain_b}[xb]",
                          f"[xa][xb]xfade=transition={kind}:duration={_fmt(head / fps)}:offset=0,"
                          f"trim=end_frame={head},setpts=PTS-STARTPTS[base]"]
-                args = ["-i", str(Path(prev.path).resolve()), "-i", str(Path(clip.path).resolve())]
+                args = [*in_a, *in_b]
                 first_extra = 2
             else:
-                graph = [f"[0:v]{chains[k]},trim=start_frame={seg.local0}:end_frame={seg.local0 + seg.frames},"
-                         "setpts=PTS-STARTPTS[base]"]
-                args = ["-i", str(Path(clip.path).resolve())]
+                in_a, chain_a = _source(clip, infos[k], spec, chains[k], seg.local0, seg.frames, decode)
+                graph = [f"[0:v]{chain_a}[base]"]
+                args = in_a
                 first_extra = 1
             current = "base"
             if _touches_fade(seg, spec, total_frames):
@@ -548,43 +615,54 @@ def edit_sequence(spec: EditSpec, *, on_progress: Callable[[float], None] | None
             ov_inputs, ov_chains, current = _overlay_filters(seg, spec, current, first_extra, tmpdir, text_files)
             graph += ov_chains
             argv = [*args, *ov_inputs, "-filter_complex", ";".join(graph), "-map", f"[{current}]", "-an",
-                    *video_args(settings, fps), "-r", str(fps), "-frames:v", str(seg.frames), str(out_path(seg))]
+                    *video_args(settings, fps), *lookahead, "-r", str(fps), "-frames:v", str(seg.frames),
+                    str(out_path(seg))]
             commands.append(run_ffmpeg(argv, what=f"encoding segment {seg.name} of {spec.output.name}",
                                        duration=seg.frames / fps,
                                        on_progress=lambda s, key=seg.name: report(key, s)))
 
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for fut in [pool.submit(encode, s) for s in planned]:
-                fut.result()
+        def build_audio() -> tuple[Path, float | None, float | None]:
+            """Mix the whole sequence's audio, measure it (EBU R128), normalise it, encode it, verify it."""
+            wav = tmpdir / "audio.wav"
+            a_inputs, a_graph = _audio_inputs_and_graph(spec, infos, durations, total)
+            mix = [*a_inputs, "-filter_complex", a_graph + ";[aout]asplit=2[amix][ameter];"
+                   "[ameter]ebur128=peak=true,anullsink", "-map", "[amix]", "-c:a", "pcm_f32le",
+                   "-ar", str(AUDIO_RATE), str(wav)]
+            audio_filter: list[str] = []
+            if spec.loudness_lufs is None:
+                commands.append(run_ffmpeg(mix[:mix.index("-filter_complex") + 1] + [a_graph] +
+                                           ["-map", "[aout]", "-c:a", "pcm_f32le", "-ar", str(AUDIO_RATE), str(wav)],
+                                           what=f"mixing the audio of {spec.output.name}"))
+            else:
+                loudness, peak = _parse_ebur128(ffmpeg_measure(mix, what=f"mixing the audio of {spec.output.name}"))
+                audio_filter = _normalise_filter(wav, loudness, peak, spec.loudness_lufs, spec.true_peak_db)
+            encoded = tmpdir / ("audio-pcm.wav" if spec.settings.profile == "mezzanine" else "audio.m4a")
+            commands.append(run_ffmpeg(["-i", str(wav), *audio_filter, *audio_args(spec.settings), "-t", _fmt(total),
+                                        str(encoded)], what=f"encoding the audio of {spec.output.name}"))
+            lufs, peak = measure_loudness(encoded) if spec.loudness_lufs is not None else (None, None)
+            return encoded, lufs, peak
 
-        # audio: build once, measure, normalise in the mux
-        wav = tmpdir / "audio.wav"
-        a_inputs, a_graph = _audio_inputs_and_graph(spec, infos, durations, total)
-        commands.append(run_ffmpeg([*a_inputs, "-filter_complex", a_graph, "-map", "[aout]", "-c:a", "pcm_f32le",
-                                    "-ar", str(AUDIO_RATE), str(wav)], what=f"mixing the audio of {spec.output.name}"))
-        audio_filter: list[str] = []
-        if spec.loudness_lufs is not None:
-            measured = _measure_loudnorm(wav, spec.loudness_lufs, spec.true_peak_db)
-            if measured:
-                audio_filter = ["-af", (
-                    f"loudnorm=I={_fmt(spec.loudness_lufs)}:TP={_fmt(spec.true_peak_db)}:LRA=20"
-                    f":measured_I={measured['input_i']}:measured_TP={measured['input_tp']}"
-                    f":measured_LRA={measured['input_lra']}:measured_thresh={measured['input_thresh']}"
-                    f":offset={measured['target_offset']}:linear=true,aresample={AUDIO_RATE}")]
+        # the audio is built while the video segments encode
+        with ThreadPoolExecutor(max_workers=1) as audio_pool:
+            audio_future = audio_pool.submit(build_audio)
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                for fut in [pool.submit(encode, s) for s in planned]:
+                    fut.result()
+            audio_file, lufs, peak = audio_future.result()
+
         listing = _concat_list([out_path(s) for s in planned], tmpdir / "video.ffconcat")
         movflags = ["-movflags", "+faststart"] if spec.settings.profile != "mezzanine" else []
         with atomic_output(spec.output) as tmp:
             commands.append(run_ffmpeg(
-                ["-f", "concat", "-safe", "0", "-auto_convert", "0", "-i", str(listing), "-i", str(wav),
-                 "-map", "0:v", "-map", "1:a", "-c:v", "copy", *audio_filter, *audio_args(spec.settings),
-                 "-frames:v", str(total_frames), "-t", _fmt(total), *movflags, str(tmp)],
+                ["-f", "concat", "-safe", "0", "-auto_convert", "0", "-i", str(listing), "-i", str(audio_file),
+                 "-map", "0:v", "-map", "1:a", "-c", "copy", "-frames:v", str(total_frames), "-t", _fmt(total),
+                 *movflags, str(tmp)],
                 what=f"writing {spec.output.name}", duration=total,
                 on_progress=lambda s: report("mux", s * 0.25)))
             info = probe(tmp)
             if info.video is None or info.audio is None:
                 raise MediaError(f"the edit of {spec.output.name} came out without "
                                  f"{'video' if info.video is None else 'audio'}")
-        lufs, peak = measure_loudness(spec.output) if spec.loudness_lufs is not None else (None, None)
         reencoded = [s for s in planned if s.kind != "copy"]
         return EditResult(
             path=spec.output, mode="copy" if not reencoded else "segments", frames=total_frames,
