@@ -97,7 +97,8 @@ class BackendSpec(BaseModel):
 
     name: Literal["local", "openai", "fal", "diffusers"] = Field("local", description="The render backend.")
     model: str | None = Field(None, description="Model name for hosted/open-weights backends.")
-    concurrency: int = Field(1, ge=1, le=32, description="Shots rendered at once.")
+    concurrency: int | None = Field(None, ge=1, le=32,
+                                    description="Shots rendered at once (default: the backend's own).")
     api_key: Any = Field(None, description="Not allowed: keys come from the environment (api_key_env).")
 
     @field_validator("api_key")

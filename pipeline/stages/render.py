@@ -133,7 +133,8 @@ def render_shots(plan: Plan, ctx: RenderContext, *, force: bool = False) -> Rend
 
     pending = dict(todo)
     running: dict[Future[RenderResult], PlannedShot] = {}
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+
+    def schedule(pool: ThreadPoolExecutor) -> None:
         while pending or running:
             for sid in list(pending):
                 s = pending[sid]
@@ -167,6 +168,19 @@ def render_shots(plan: Plan, ctx: RenderContext, *, force: bool = False) -> Rend
                     report.rendered[s.id] = result
                     ctx.completed[s.id] = result
                     s.cached = False
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        try:
+            schedule(pool)
+        except KeyboardInterrupt:
+            # Ctrl-C reaches the main thread only: ask the backend to cancel its jobs in flight
+            # (hosted backends cancel and journal them), drop what has not started, then stop
+            interrupt = getattr(plan.backend, "interrupt", None)
+            if callable(interrupt):
+                interrupt()
+            for fut in running:
+                fut.cancel()
+            raise
     return report
 
 
