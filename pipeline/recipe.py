@@ -142,8 +142,9 @@ class Shot(_Model):
     seconds: float | None = Field(None, gt=0, le=60, description="Length to render (default 4).")
     size: str | None = Field(None, description="Render size for hosted backends (default: the output size).")
     model: str | None = Field(None, description="Override the backend's model for this shot.")
-    camera: str | list[dict[str, Any]] | None = Field(
-        None, description="A camera move name or a list of keyframed moves; overrides the prompt's verbs.")
+    camera: str | list[dict[str, Any]] | dict[str, Any] | None = Field(
+        None, description="A camera move name, a phrase, one keyframe or a list of keyframed moves; overrides "
+                          "the prompt's verbs.")
     depth: str | None = Field(None, description="Optional depth image for 2.5D parallax (local backend).")
     seed: int | None = Field(None, ge=0, description="Seed for deterministic rendering (default 0).")
     trim: Trim | None = Field(None, description="Keep only this part of the clip.")

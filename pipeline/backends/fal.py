@@ -464,7 +464,7 @@ class FalBackend:
                 shot_id=request.shot_id,
                 hint=(f"did you mean {close[0]!r}? " if close else "")
                 + "describe it under backend.models (durations, usd_per_second, field names) — see "
-                  "docs/backends.md, 'The fal model table'")
+                  "the README (Render backends: fal.ai and diffusers), 'The fal model table'")
         return model
 
     def _check_request(self, request: RenderRequest) -> FalModel:

@@ -48,7 +48,7 @@ needed for a new one):
 ``image_upload``         ``data_uri`` (inline) or ``upload`` (fal's storage first, then the URL)
 ``max_prompt_chars``     the longest prompt taken, or null
 ``arguments``            fixed extra input fields sent with every request
-``verified``             where these facts come from (shown by ``docs/backends.md``)
+``verified``             where these facts come from (shown by ``the README (Render backends: fal.ai and diffusers)``)
 =======================  ======================================================================================
 
 Prices are **estimates** from fal's published model pages (see each entry's ``verified``); fal bills what it
@@ -383,7 +383,7 @@ class FalModel:
 
 def _bad(model: str, message: str, hint: str | None = None) -> RecipeError:
     return RecipeError(f"backend.models.{model}: {message}",
-                       hint=hint or "see docs/backends.md, 'The fal model table'")
+                       hint=hint or "see the README (Render backends: fal.ai and diffusers), 'The fal model table'")
 
 
 def _opt_str(name: str, raw: Mapping[str, Any], key: str, default: str | None) -> str | None:
@@ -420,7 +420,7 @@ def _build(name: str, raw: Mapping[str, Any]) -> FalModel:
         first = min(map(str, unknown))
         close = difflib.get_close_matches(first, sorted(_KEYS), n=1)
         raise _bad(name, f"unknown key(s) {', '.join(sorted(map(str, unknown)))}",
-                   (f"did you mean {close[0]!r}? " if close else "") + "see docs/backends.md, 'The fal model table'")
+                   (f"did you mean {close[0]!r}? " if close else "") + "see the README (Render backends: fal.ai and diffusers), 'The fal model table'")
     style = str(raw.get("duration_style", "string"))
     if style not in DURATION_STYLES:
         raise _bad(name, f"duration_style {style!r} must be one of {', '.join(DURATION_STYLES)}")
@@ -528,7 +528,7 @@ class FalModelTable:
         if extensions is not None:
             if not isinstance(extensions, Mapping):
                 raise RecipeError("backend.models must be a mapping of fal model id to its input mapping",
-                                  hint="see docs/backends.md, 'The fal model table'")
+                                  hint="see the README (Render backends: fal.ai and diffusers), 'The fal model table'")
             for name, raw in extensions.items():
                 if not isinstance(raw, Mapping):
                     raise _bad(str(name), "must be a mapping (durations, usd_per_second, ...)")

@@ -31,7 +31,7 @@ def register(subparsers: Any) -> None:
             "Fault spec: KIND:AMOUNT[:on=ENDPOINT[+...]][:after=S|:secs=S], comma-separated. KIND is 429, 500, "
             "502, 503, 504, slow, drop, truncate or moderation; AMOUNT below 1 is a probability per request, "
             "1 or more a count of the first eligible requests. Example: "
-            "'429:0.3,500:2,slow:0.2:secs=3,moderation:1,truncate:1,drop:1:on=create'. See docs/hosted.md."),
+            "'429:0.3,500:2,slow:0.2:secs=3,moderation:1,truncate:1,drop:1:on=create'. See the README (Hosted rendering)."),
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8123, help="port to listen on (default 8123; 0 picks one)")

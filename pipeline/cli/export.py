@@ -33,7 +33,7 @@ def register(subparsers: Any) -> None:
             "paths given here are relative to the current folder. An existing file is replaced only when "
             "reelpipe wrote it and it has not changed since, unless --force is given."
         ),
-        epilog="What each format keeps and loses: docs/export.md. Example: reelpipe export recipes/demo.yaml "
+        epilog="What each format keeps and loses: the README (Handing the edit to a traditional editor). Example: reelpipe export recipes/demo.yaml "
                "--fcp-xml out/demo.xml --consolidate out/demo-project --mezzanine",
     )
     parser.add_argument("recipe", type=Path, help="the recipe YAML file (already run)")

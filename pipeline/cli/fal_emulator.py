@@ -30,7 +30,7 @@ def register(subparsers: Any) -> None:
             "Fault spec: KIND:AMOUNT[:on=ENDPOINT[+...]][:after=S][:retry=0|1][:secs=S][:type=NAME], comma-separated. "
             "KIND is 429, 500, 502, 503, 504, 422, slow, drop, error, expire or gone; AMOUNT below 1 is a "
             "probability, 1 or more a count. Example: '429:1:after=0.5,503:2:retry=1,error:1,expire:1'. "
-            "See docs/backends.md."),
+            "See the README (Render backends: fal.ai and diffusers)."),
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8124, help="port to listen on (default 8124; 0 picks one)")

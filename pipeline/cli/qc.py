@@ -55,7 +55,7 @@ def register(subparsers: Any) -> None:
             "the amount of motion. Each finding comes with its frame times. Exit code 0 when no clip "
             "fails, 1 otherwise, 2 for a usage error."
         ),
-        epilog="Thresholds and their defaults: docs/qc.md. Example: reelpipe qc out/clip.mp4 "
+        epilog="Thresholds and their defaults: the README (Quality control). Example: reelpipe qc out/clip.mp4 "
                "--reference samples/coffee.jpg --expect-motion --threshold jitter_warn_px=1.5",
     )
     parser.add_argument("clips", nargs="+", type=Path, metavar="CLIP", help="video files to check")

@@ -27,8 +27,9 @@ log = logging.getLogger(__name__)
 STATIC_CAMERAS = frozenset({"static", "hold"})
 """Camera names that make the whole clip an intended hold."""
 
-MOVING_CAMERAS = frozenset({"push_in", "pull_out", "pan_left", "pan_right", "tilt_up", "tilt_down", "orbit",
-                            "zoom_in", "zoom_out", "dolly_in", "dolly_out"})
+MOVING_CAMERAS = frozenset({"push_in", "pull_out", "dolly_in", "dolly_out", "zoom_in", "zoom_out", "pan_left",
+                            "pan_right", "tilt_up", "tilt_down", "truck_left", "truck_right", "pedestal_up",
+                            "pedestal_down", "orbit_left", "orbit_right"})
 """Common camera move names. Any camera name that is not in :data:`STATIC_CAMERAS` implies the shot should
 move, when ``expects_motion`` is not given."""
 

@@ -6,7 +6,7 @@ video, measured on frames downscaled to 320 pixels on their long side (downscali
 codec noise, so "near-zero change" means near zero). Pixel distances (jitter, motion) are converted back
 to the clip's own output size.
 
-The table in ``docs/qc.md`` is generated from :data:`THRESHOLDS`; keep the two in step.
+The table in ``the README (Quality control)`` is generated from :data:`THRESHOLDS`; keep the two in step.
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ THRESHOLDS: tuple[Threshold, ...] = (
               "the last frame, aligned to the reference (or to the first frame when there is none), with a "
               "structural similarity below this is a warning: the shot wandered away"),
     # motion amount
-    Threshold("motion_min_px_s", 2.0, "output px/s", "motion",
+    Threshold("motion_min_px_s", 1.0, "output px/s", "motion",
               "when the shot expects motion, a feature speed (median over features, mean over quarter-second "
               "samples outside holds) below this is a failure: a static result"),
 )
@@ -148,7 +148,7 @@ def resolve_thresholds(overrides: Mapping[str, object] | None = None) -> dict[st
     problems = check_thresholds(overrides)
     if problems:
         raise UsageError("; ".join(problems),
-                         hint="see docs/qc.md for the QC thresholds, their units and defaults")
+                         hint="see the README (Quality control) for the QC thresholds, their units and defaults")
     merged = dict(DEFAULT_THRESHOLDS)
     for name, value in (overrides or {}).items():
         merged[name] = float(value)  # type: ignore[arg-type]  # checked above
