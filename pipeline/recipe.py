@@ -295,16 +295,16 @@ class Recipe(_Model):
     version: Literal[1] = Field(description="Recipe format version; 1.")
     title: str | None = Field(None, description="Title of the sequence (report, manifest).")
     output: OutputSpec
-    backend: BackendSpec = Field(default_factory=BackendSpec)  # type: ignore[arg-type]
-    cache: CacheSpec = Field(default_factory=CacheSpec)
-    provenance: ProvenanceSpec = Field(default_factory=ProvenanceSpec)
-    qc: QCSpec = Field(default_factory=QCSpec)
-    budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    backend: BackendSpec = Field(default_factory=lambda: BackendSpec())
+    cache: CacheSpec = Field(default_factory=lambda: CacheSpec())
+    provenance: ProvenanceSpec = Field(default_factory=lambda: ProvenanceSpec())
+    qc: QCSpec = Field(default_factory=lambda: QCSpec())
+    budget: BudgetSpec = Field(default_factory=lambda: BudgetSpec())
     shots: list[Shot] = Field(min_length=1, description="The shots, in default timeline order.")
     timeline: list[TimelineEntry] | None = Field(None, description="Order and transitions; default: all shots, hard cuts.")
     overlays: list[Overlay] = Field(default_factory=list, description="Text, images and picture in picture.")
-    audio: AudioSpec = Field(default_factory=AudioSpec)
-    export: ExportSpec = Field(default_factory=ExportSpec)
+    audio: AudioSpec = Field(default_factory=lambda: AudioSpec())
+    export: ExportSpec = Field(default_factory=lambda: ExportSpec())
 
 
 def json_schema() -> dict[str, Any]:

@@ -19,7 +19,7 @@ from pipeline.fsutil import atomic_output
 from pipeline.media.encode import EncodeSettings
 from pipeline.media.probe import probe
 from pipeline.plan import Plan, make_plan
-from pipeline.recipe import LoadedRecipe, load_recipe
+from pipeline.recipe import LoadedRecipe, TextBox, load_recipe
 from pipeline.stages.edit import EditClip, EditOverlay, EditResult, EditSpec, MusicBed, edit_sequence
 from pipeline.stages.render import RenderReport, render_shots
 
@@ -248,8 +248,8 @@ def edit_spec(plan: Plan) -> EditSpec:
     for o in plan.overlays:
         ov = o.spec
         box = ov.box
-        box_color = ("black@0.5" if box is True else box.color if box not in (None, False) else None)  # type: ignore[union-attr]
-        box_padding = box.padding if box not in (None, True, False) else 12  # type: ignore[union-attr]
+        box_color = "black@0.5" if box is True else box.color if isinstance(box, TextBox) else None
+        box_padding = box.padding if isinstance(box, TextBox) else 12
         overlays.append(EditOverlay(
             kind=o.kind, start=o.start, end=o.end, position=ov.position, margin=ov.margin, fade_in=ov.fade_in,
             fade_out=ov.fade_out, opacity=ov.opacity, text=ov.text, font=o.font, size=ov.size, color=ov.color,

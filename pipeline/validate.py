@@ -161,9 +161,9 @@ def cross_check(loaded: LoadedRecipe, *, check_files: bool = True) -> list[Probl
                                                    f"shot {shot.id!r} cannot remix {src.id!r}",
                                                    "remix a shot that is rendered from an image"))
         if shot.card is not None and (shot.prompt or shot.seconds):
-            extra = "prompt" if shot.prompt else "seconds"
-            problems.append(loaded.problem((*base, extra), f"shot {shot.id!r} is a title card; {extra!r} does not "
-                                           "apply", "set the card's length with card.seconds"))
+            card_extra = "prompt" if shot.prompt else "seconds"
+            problems.append(loaded.problem((*base, card_extra), f"shot {shot.id!r} is a title card; {card_extra!r} "
+                                           "does not apply", "set the card's length with card.seconds"))
         if shot.card is not None and shot.card.font and check_files and not loaded.resolve(shot.card.font).is_file():
             problems.append(loaded.problem((*base, "card", "font"), f"font not found: {loaded.resolve(shot.card.font)}"))
         if shot.effect is not None:
@@ -200,7 +200,7 @@ def cross_check(loaded: LoadedRecipe, *, check_files: bool = True) -> list[Probl
         t = timings.get(shot.id)
         if shot.trim is None or t is None:
             continue
-        loc = ("shots", i, "trim")
+        loc: tuple[str | int, ...] = ("shots", i, "trim")
         if t.end <= t.start:
             problems.append(loaded.problem((*loc, "end"), f"trim end {t.end:g} s is not after start {t.start:g} s"))
         elif t.end > t.clip_seconds + 1e-6:

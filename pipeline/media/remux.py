@@ -26,7 +26,8 @@ def keyframe_indices(path: Path, fps: int) -> tuple[list[int], int]:
             keys: list[int] = []
             frames = 0
             first_pts: int | None = None
-            packets = [(p.pts, p.is_keyframe) for p in container.demux(stream) if p.size and p.pts is not None]
+            packets = [(int(p.pts), p.is_keyframe) for p in container.demux(stream)
+                       if p.size and p.pts is not None]
             if packets:
                 first_pts = min(p for p, _ in packets)
             for pts, is_key in packets:
@@ -54,20 +55,19 @@ def copy_gops(src: Path, dest: Path, start_frame: int, end_frame: int, fps: int)
             istream = inp.streams.video[0]
             tb = istream.time_base
             assert tb is not None
-            packets = [p for p in inp.demux(istream) if p.size and p.pts is not None]
-            first_pts = min(p.pts for p in packets) if packets else 0
-            chosen = [p for p in packets
-                      if start_frame <= _frame_index(p.pts - first_pts, tb, fps) < end_frame]
+            packets = [(int(p.pts), p) for p in inp.demux(istream) if p.size and p.pts is not None]
+            first_pts = min(pts for pts, _ in packets) if packets else 0
+            chosen = [(pts, p) for pts, p in packets
+                      if start_frame <= _frame_index(pts - first_pts, tb, fps) < end_frame]
             if not chosen:
                 raise MediaError(f"{src}: no packets between frames {start_frame} and {end_frame}")
-            shift = min(p.pts for p in chosen)
-            dts_shift = shift
+            shift = min(pts for pts, _ in chosen)
             with av.open(str(dest), "w", format="mp4") as out:
                 ostream = out.add_stream_from_template(istream)
-                for p in chosen:
-                    p.pts -= shift
+                for pts, p in chosen:
+                    p.pts = pts - shift
                     if p.dts is not None:
-                        p.dts -= dts_shift
+                        p.dts = int(p.dts) - shift
                     p.stream = ostream
                     out.mux(p)
             return len(chosen)

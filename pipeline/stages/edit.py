@@ -619,7 +619,7 @@ def edit_sequence(spec: EditSpec, *, on_progress: Callable[[float], None] | None
                     str(out_path(seg))]
             commands.append(run_ffmpeg(argv, what=f"encoding segment {seg.name} of {spec.output.name}",
                                        duration=seg.frames / fps,
-                                       on_progress=lambda s, key=seg.name: report(key, s)))
+                                       on_progress=functools.partial(report, seg.name)))
 
         def build_audio() -> tuple[Path, float | None, float | None]:
             """Mix the whole sequence's audio, measure it (EBU R128), normalise it, encode it, verify it."""

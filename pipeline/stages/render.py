@@ -141,8 +141,8 @@ def render_shots(plan: Plan, ctx: RenderContext, *, force: bool = False) -> Rend
                 if blocked(s):
                     del pending[sid]
                     failed.add(sid)
-                    report.failures.append(RenderFailure(sid, f"its remix source {s.request.remix_of!r} "
-                                                              "failed to render"))  # type: ignore[union-attr]
+                    source = s.request.remix_of if s.request else None
+                    report.failures.append(RenderFailure(sid, f"its remix source {source!r} failed to render"))
                     ctx.on_progress(sid, "failed", None)
                 elif ready(s) and len(running) < concurrency:
                     del pending[sid]
