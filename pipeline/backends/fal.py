@@ -44,32 +44,25 @@ import difflib
 import hashlib
 import json
 import logging
-import os
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import httpx
 
 from pipeline.backends.base import RenderContext, RenderRequest, RenderResult
 from pipeline.backends.fal_models import FalModel, FalModelTable, aspect_value, pixel_size, resolution_height
-from pipeline.backends.http import (
-    IncompleteDownload,
-    RetryableStatus,
-    RetryEvent,
-    RetryPolicy,
-    call_with_retries,
-    raise_for_retryable_status,
-    retry_after_seconds,
-)
+from pipeline.backends.hosted import HostedBackend
+from pipeline.backends.http import RetryableStatus, raise_for_retryable_status, retry_after_seconds
 from pipeline.backends.journal import JobJournal, JournalEntry
-from pipeline.errors import BackendError, MediaError, RecipeError, RenderError
-from pipeline.fsutil import atomic_output
-from pipeline.secrets import read_secret_env, redact
+from pipeline.errors import BackendError, RecipeError, RenderError
+from pipeline.secrets import redact
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["CONFIG_KEYS", "DEFAULT_BASE_URL", "DEFAULT_STORAGE_URL", "FalBackend", "queue_app_path"]
 
@@ -85,7 +78,6 @@ CONFIG_KEYS: frozenset[str] = frozenset({
 })
 """The ``backend:`` keys this backend reads; any other key draws a warning in preflight."""
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _VERSION = "fal-queue-1"
 _NAMESPACES = ("workflows", "comfy")
 _UNCONFIRMED = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx.WriteError,
@@ -176,13 +168,6 @@ def _raise_if_retry(response: httpx.Response) -> None:
     raise_for_retryable_status(response, _fal_error)
 
 
-def _number(config: Mapping[str, Any], key: str, default: float, *, minimum: float = 0.0) -> float:
-    value = config.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
-        raise RecipeError(f"backend.{key}: {value!r} must be a number of at least {minimum:g}")
-    return float(value)
-
-
 def _video_url(result: Mapping[str, Any]) -> str | None:
     """The output video's URL in a fal result (``video.url``; a few models use other shapes)."""
     video = result.get("video")
@@ -202,7 +187,7 @@ def _video_url(result: Mapping[str, Any]) -> str | None:
 # the backend
 # --------------------------------------------------------------------------------------------------
 
-class FalBackend:
+class FalBackend(HostedBackend):
     """Render shots on fal.ai's queue API. Safe to call from several threads.
 
     Args:
@@ -216,33 +201,24 @@ class FalBackend:
     """
 
     name = "fal"
+    service_noun = "fal"
+    setting_noun = "a fal"
+    key_noun = "your fal key"
+    key_warning = "your fal key"
+    base_url_hint = "is backend.base_url fal's queue (https://queue.fal.run)?"
+    auth_scheme = "Key"
+    follow_redirects = False  # never carry the key to another host
+    user_agent = f"reelpipe/{_VERSION}"
 
     def __init__(self, config: dict[str, Any] | None = None, *, transport: httpx.BaseTransport | None = None,
                  download_transport: httpx.BaseTransport | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        self.config: dict[str, Any] = dict(config or {})
-        cfg = self.config
-        for secret_key in ("api_key", "key", "token", "fal_key"):
-            if secret_key in cfg:
-                raise RecipeError(
-                    f"backend.{secret_key}: an API key must not be written in a recipe",
-                    hint="remove it, and put the key in an environment variable named by backend.api_key_env "
-                         "(default FAL_KEY)")
-        self.base_url: str = str(cfg.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
-        self.storage_url: str = str(cfg.get("storage_url") or DEFAULT_STORAGE_URL).rstrip("/")
-        for key, url in (("base_url", self.base_url), ("storage_url", self.storage_url)):
-            if not url.startswith(("http://", "https://")):
-                raise RecipeError(f"backend.{key}: {url!r} is not an http(s) URL",
-                                  hint="e.g. https://queue.fal.run or http://127.0.0.1:8124")
-        self.api_key_env: str = str(cfg.get("api_key_env") or "FAL_KEY")
-        if not _ENV_NAME.match(self.api_key_env):
-            raise RecipeError(f"backend.api_key_env: {self.api_key_env!r} is not an environment variable name",
-                              hint="name the variable that holds the key, e.g. FAL_KEY — not the key")
+        url_hint = "e.g. https://queue.fal.run or http://127.0.0.1:8124"
+        cfg = self._configure(config, secret_keys=("api_key", "key", "token", "fal_key"),
+                              default_base_url=DEFAULT_BASE_URL, base_url_hint=url_hint, default_key_env="FAL_KEY")
+        self.storage_url: str = self._http_url(cfg, "storage_url", DEFAULT_STORAGE_URL, url_hint)
         self.model: str = str(cfg.get("model") or "fal-ai/veo3.1/image-to-video").strip("/")
-        concurrency = cfg.get("concurrency", 4)
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= 64:
-            raise RecipeError(f"backend.concurrency: {concurrency!r} must be an integer from 1 to 64")
-        self.concurrency: int = concurrency
+        self.concurrency = self._concurrency(cfg)
         self.models = FalModelTable.from_config(cfg.get("models"))
         self.resolution: str | None = str(cfg["resolution"]) if cfg.get("resolution") else None
         if self.resolution is not None:
@@ -256,36 +232,17 @@ class FalBackend:
                               hint="e.g. arguments: {generate_audio: false}")
         self.arguments: dict[str, Any] = dict(arguments)
         self.negative_prompt: str | None = str(cfg["negative_prompt"]) if cfg.get("negative_prompt") else None
-        self.fit: str = str(cfg.get("fit", "cover"))
-        if self.fit not in ("cover", "contain"):
-            raise RecipeError(f"backend.fit: {self.fit!r} must be 'cover' or 'contain'")
+        self.fit = self._fit(cfg)
         upload = cfg.get("image_upload")
         if upload is not None and upload not in ("data_uri", "upload"):
             raise RecipeError(f"backend.image_upload: {upload!r} must be 'data_uri' or 'upload'")
         self.image_upload: str | None = upload
         self.sign_unsigned: bool = bool(cfg.get("sign_unsigned", True))
         self.strict: bool = bool(cfg.get("strict", False))
-        self.timeout = httpx.Timeout(_number(cfg, "timeout", 60.0, minimum=0.01),
-                                     connect=_number(cfg, "connect_timeout", 10.0, minimum=0.01))
-        self.retry_policy = RetryPolicy(
-            max_attempts=int(_number(cfg, "max_retries", 6, minimum=1)),
-            base_delay=_number(cfg, "retry_base_delay", 0.5),
-            max_delay=_number(cfg, "retry_max_delay", 30.0),
-        )
-        self.poll_interval = _number(cfg, "poll_interval", 1.0, minimum=0.01)
-        self.poll_max_interval = max(self.poll_interval, _number(cfg, "poll_max_interval", 10.0))
-        self.job_timeout = _number(cfg, "job_timeout", 3600.0, minimum=0.1)
-        self._transport = transport
+        self._configure_service(cfg, default_job_timeout=3600.0, transport=transport, sleep=sleep)
         self._download_transport = download_transport if download_transport is not None else transport
-        self._sleep = sleep
-        self._lock = threading.Lock()
-        self._client: httpx.Client | None = None
-        self._client_key: str | None = None
         self._downloader: httpx.Client | None = None
-        self._journals: dict[Path, JobJournal] = {}
         self._interrupt = threading.Event()
-        self._warned_config = False
-        self._warned_key = False
 
     # -- the Backend protocol ------------------------------------------------------------------------
 
@@ -318,18 +275,8 @@ class FalBackend:
             RenderError: the model, length or prompt is not accepted, there is no readable image, the shot is
                 a remix, or (``strict``) the aspect ratio cannot be matched.
         """
-        warnings: list[str] = []
         shot = request.shot_id
-        if not self._warned_config:
-            self._warned_config = True
-            for key in sorted(set(self.config) - CONFIG_KEYS):
-                close = difflib.get_close_matches(key, sorted(CONFIG_KEYS), n=1)
-                warnings.append(f"backend.{key} is not a fal backend setting and is ignored"
-                                + (f" (did you mean {close[0]!r}?)" if close else ""))
-        if not os.environ.get(self.api_key_env) and not self._warned_key:
-            self._warned_key = True
-            warnings.append(f"the environment variable {self.api_key_env} is not set: `reelpipe run` needs your "
-                            "fal key there")
+        warnings = self._setup_warnings(CONFIG_KEYS)
         model = self._check_request(request)
         aspect, _ = self._framing(model, request)
         want = request.width / float(request.height)
@@ -443,7 +390,7 @@ class FalBackend:
             self._client = None
             self._downloader = None
 
-    def __enter__(self) -> FalBackend:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -563,8 +510,7 @@ class FalBackend:
                 raise self._error(r, "getting an upload token", request)
             return self._json(r, "getting an upload token", request)
 
-        token = call_with_retries(token_attempt, policy=self.retry_policy, what=f"shot {shot!r}: upload token",
-                                  shot_id=shot, on_retry=self._retry_log(shot), sleep=self._sleep)
+        token = self._retrying(token_attempt, what=f"shot {shot!r}: upload token", shot=shot)
         upload_base = str(token.get("base_url") or "").rstrip("/")
         if not upload_base.startswith(("http://", "https://")) or not token.get("token"):
             raise BackendError(f"shot {shot!r}: fal's storage answered without an upload URL or token",
@@ -583,9 +529,7 @@ class FalBackend:
                 raise BackendError(f"shot {shot!r}: fal's storage sent no access_url", shot_id=shot, retryable=True)
             return url
 
-        return call_with_retries(upload_attempt, policy=self.retry_policy,
-                                 what=f"shot {shot!r}: uploading the reference image", shot_id=shot,
-                                 on_retry=self._retry_log(shot), sleep=self._sleep)
+        return self._retrying(upload_attempt, what=f"shot {shot!r}: uploading the reference image", shot=shot)
 
     def _submit(self, client: httpx.Client, request: RenderRequest, model: FalModel, payload: dict[str, Any],
                 entry: JournalEntry, journal: JobJournal) -> str:
@@ -614,8 +558,7 @@ class FalBackend:
             return request_id
 
         try:
-            return call_with_retries(attempt, policy=self.retry_policy, what=f"shot {shot!r}: submitting the job",
-                                     shot_id=shot, on_retry=self._retry_log(shot), sleep=self._sleep)
+            return self._retrying(attempt, what=f"shot {shot!r}: submitting the job", shot=shot)
         except BackendError as exc:
             if exc.code != "submit_unconfirmed":
                 # fal answered every attempt and refused (or rate limited) it: nothing runs, nothing is billed
@@ -684,9 +627,7 @@ class FalBackend:
         if self._interrupt.is_set():
             raise _Interrupted()
         while True:
-            status = call_with_retries(attempt, policy=self.retry_policy,
-                                       what=f"shot {shot!r}: checking request {request_id}", shot_id=shot,
-                                       on_retry=self._retry_log(shot), sleep=self._sleep)
+            status = self._retrying(attempt, what=f"shot {shot!r}: checking request {request_id}", shot=shot)
             state = str(status.get("status"))
             if state == "COMPLETED":
                 return status
@@ -752,9 +693,7 @@ class FalBackend:
                                    hint=self._hint_for(code, r.status_code, request))
             return self._json(r, f"fetching the result of {request_id}", request)
 
-        return call_with_retries(attempt, policy=self.retry_policy,
-                                 what=f"shot {shot!r}: fetching the result of {request_id}", shot_id=shot,
-                                 on_retry=self._retry_log(shot), sleep=self._sleep)
+        return self._retrying(attempt, what=f"shot {shot!r}: fetching the result of {request_id}", shot=shot)
 
     def _fetch_and_download(self, client: httpx.Client, app: str, request_id: str, request: RenderRequest,
                             entry: JournalEntry, journal: JobJournal, dest: Path,
@@ -786,46 +725,20 @@ class FalBackend:
     def _download(self, url: str, dest: Path, request: RenderRequest, ctx: RenderContext) -> Any:
         """Stream the video (without the fal key: media URLs are public) to a temporary file beside ``dest``,
         check it, rename it onto ``dest``."""
-        from pipeline.media.probe import probe
-
         shot = request.shot_id
         downloader = self._downloads()
 
-        def attempt() -> Any:
-            with atomic_output(Path(dest)) as tmp:
-                with downloader.stream("GET", url) as r:
-                    if r.status_code in (401, 403, 404, 410):
-                        raise _ResultExpired(f"HTTP {r.status_code}")
-                    if not r.is_success:
-                        r.read()
-                        _raise_if_retry(r)
-                        message, _ = _fal_error(r)
-                        raise BackendError(f"shot {shot!r}: downloading the video failed (HTTP {r.status_code}): "
-                                           f"{message}", shot_id=shot, status=r.status_code)
-                    expected = int(r.headers.get("content-length") or 0) or None
-                    written = 0
-                    last_report = 0.0
-                    with open(tmp, "wb") as fh:
-                        for chunk in r.iter_bytes(1 << 16):
-                            fh.write(chunk)
-                            written += len(chunk)
-                            if expected and written / expected - last_report >= 0.05:
-                                last_report = written / expected
-                                ctx.on_progress(shot, "downloading", min(1.0, last_report))
-                        fh.flush()
-                        os.fsync(fh.fileno())
-                if expected is not None and written != expected:
-                    raise IncompleteDownload(f"received {written} of {expected} bytes")
-                try:
-                    media = probe(tmp)
-                except MediaError as exc:
-                    raise IncompleteDownload(f"the downloaded file is not readable media ({exc.message})") from exc
-                if media.video is None:
-                    raise IncompleteDownload("the downloaded file has no video stream")
-                return media
+        def refuse(r: httpx.Response) -> NoReturn:
+            if r.status_code in (401, 403, 404, 410):
+                raise _ResultExpired(f"HTTP {r.status_code}")
+            r.read()
+            _raise_if_retry(r)
+            message, _ = _fal_error(r)
+            raise BackendError(f"shot {shot!r}: downloading the video failed (HTTP {r.status_code}): {message}",
+                               shot_id=shot, status=r.status_code)
 
-        return call_with_retries(attempt, policy=self.retry_policy, what=f"shot {shot!r}: downloading the video",
-                                 shot_id=shot, on_retry=self._retry_log(shot), sleep=self._sleep)
+        return self._stream_video(lambda: downloader.stream("GET", url), dest, request, ctx,
+                                  what="downloading the video", refuse=refuse)
 
     def _provenance(self, dest: Path, request: RenderRequest, model: FalModel, info: dict[str, Any],
                     ctx: RenderContext) -> str:
@@ -849,57 +762,13 @@ class FalBackend:
 
     # -- HTTP ----------------------------------------------------------------------------------------
 
-    def _http(self, shot: str) -> httpx.Client:
-        key = read_secret_env(self.api_key_env)  # registers the key for redaction everywhere
-        if not key:
-            raise BackendError(f"shot {shot!r}: the environment variable {self.api_key_env} is not set",
-                               shot_id=shot,
-                               hint=f"export {self.api_key_env}=<your fal key> (keys never go in the recipe)")
-        with self._lock:
-            if self._client is None or self._client_key != key:
-                if self._client is not None:
-                    self._client.close()
-                self._client = httpx.Client(
-                    base_url=self.base_url + "/",
-                    headers={"Authorization": f"Key {key}", "User-Agent": f"reelpipe/{_VERSION}"},
-                    timeout=self.timeout, transport=self._transport,
-                    limits=httpx.Limits(max_connections=max(4, self.concurrency * 2)),
-                    follow_redirects=False,  # never carry the key to another host
-                )
-                self._client_key = key
-            return self._client
-
     def _downloads(self) -> httpx.Client:
         """A client without the fal key, for media URLs on other hosts."""
         with self._lock:
             if self._downloader is None:
-                self._downloader = httpx.Client(headers={"User-Agent": f"reelpipe/{_VERSION}"}, timeout=self.timeout,
+                self._downloader = httpx.Client(headers={"User-Agent": self.user_agent}, timeout=self.timeout,
                                                 transport=self._download_transport, follow_redirects=True)
             return self._downloader
-
-    def _journal(self, work_dir: Path) -> JobJournal:
-        with self._lock:
-            journal = self._journals.get(Path(work_dir))
-            if journal is None:
-                journal = self._journals[Path(work_dir)] = JobJournal(Path(work_dir), self.name)
-            return journal
-
-    def _retry_log(self, shot: str) -> Callable[[RetryEvent], None]:
-        def on_retry(event: RetryEvent) -> None:
-            log.warning("shot %r: %s; retry %d in %.2f s", shot, event.reason, event.attempt, event.delay)
-        return on_retry
-
-    def _json(self, response: httpx.Response, what: str, request: RenderRequest) -> dict[str, Any]:
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise BackendError(
-                f"shot {request.shot_id!r}: {what}: fal answered with something that is not a JSON object "
-                f"(HTTP {response.status_code})", shot_id=request.shot_id, retryable=True,
-                hint="is backend.base_url fal's queue (https://queue.fal.run)?")
-        return data
 
     def _error(self, response: httpx.Response, what: str, request: RenderRequest) -> BackendError:
         message, code = _fal_error(response)
@@ -927,8 +796,3 @@ class FalBackend:
         if code == "cancelled":
             return "run again to submit it anew"
         return "fix what fal says, then re-run (only failed shots are rendered again)"
-
-    @staticmethod
-    def _fallback_key(request: RenderRequest) -> str:
-        raw = f"{request.shot_id}|{request.prompt}|{request.image}|{request.seconds}|{request.width}x{request.height}"
-        return hashlib.sha256(raw.encode()).hexdigest()[:32]

@@ -18,6 +18,8 @@ identical frames.
 
 from __future__ import annotations
 
+import os
+
 import hashlib
 import math
 from collections.abc import Callable
@@ -595,6 +597,9 @@ class LocalBackend:
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         self.config = dict(config or {})
         self.options = LocalRenderOptions.from_config(self.config)
+        # shots render side by side: each keeps one core busy warping frames in Python while its ffmpeg
+        # encodes on the other, so two at a time fill a small machine
+        self.concurrency = int(self.config.get("concurrency") or min(2, os.cpu_count() or 1))
 
     def estimate_cost(self, request: RenderRequest) -> float:
         """Local renders are free."""

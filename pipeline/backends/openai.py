@@ -36,33 +36,25 @@ the emulator over loopback, or the emulator in-process
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 
 from pipeline.backends.base import RenderContext, RenderRequest, RenderResult
 from pipeline.backends.capabilities import CapabilityTable, ModelCapabilities, base_model, format_seconds
-from pipeline.backends.http import (
-    IncompleteDownload,
-    RetryEvent,
-    RetryPolicy,
-    call_with_retries,
-    raise_for_retryable_status,
-)
+from pipeline.backends.hosted import HostedBackend
+from pipeline.backends.http import call_with_retries, raise_for_retryable_status
 from pipeline.backends.journal import JobJournal, JournalEntry
-from pipeline.errors import BackendError, MediaError, RecipeError, RenderError
-from pipeline.fsutil import atomic_output
-from pipeline.secrets import read_secret_env, redact
+from pipeline.errors import BackendError, RenderError
+from pipeline.secrets import redact
 
 __all__ = [
     "ACCEPTED_IMAGE_TYPES",
@@ -89,7 +81,6 @@ CONFIG_KEYS: frozenset[str] = frozenset({
 ACCEPTED_IMAGE_TYPES: dict[str, str] = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 """Reference image formats the API accepts, by :func:`image_format` name."""
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _VERSION = "openai-videos-1"
 
 
@@ -304,14 +295,7 @@ def _quota_is_final(response: httpx.Response) -> bool:
 # the backend
 # --------------------------------------------------------------------------------------------------
 
-def _number(config: dict[str, Any], key: str, default: float, *, minimum: float = 0.0) -> float:
-    value = config.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
-        raise RecipeError(f"backend.{key}: {value!r} must be a number of at least {minimum:g}")
-    return float(value)
-
-
-class OpenAIBackend:
+class OpenAIBackend(HostedBackend):
     """Render shots on an OpenAI-Videos-compatible service. Safe to call from several threads.
 
     Args:
@@ -324,54 +308,27 @@ class OpenAIBackend:
     """
 
     name = "openai"
+    service_noun = "the service"
+    setting_noun = "an openai"
+    key_noun = "your key"
+    key_warning = "the service's API key"
+    base_url_hint = "is backend.base_url an OpenAI Videos API endpoint (ending in /v1)?"
+    auth_scheme = "Bearer"
+    follow_redirects = True
+    user_agent = f"reelpipe/{_VERSION}"
 
     def __init__(self, config: dict[str, Any] | None = None, *, transport: httpx.BaseTransport | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        self.config: dict[str, Any] = dict(config or {})
-        cfg = self.config
-        for secret_key in ("api_key", "key", "token"):
-            if secret_key in cfg:
-                raise RecipeError(
-                    f"backend.{secret_key}: an API key must not be written in a recipe",
-                    hint="remove it, and put the key in an environment variable named by backend.api_key_env "
-                         "(default OPENAI_API_KEY)")
-        self.base_url: str = str(cfg.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
-        if not self.base_url.startswith(("http://", "https://")):
-            raise RecipeError(f"backend.base_url: {self.base_url!r} is not an http(s) URL",
-                              hint="e.g. https://api.openai.com/v1 or http://127.0.0.1:8123/v1")
-        self.api_key_env: str = str(cfg.get("api_key_env") or "OPENAI_API_KEY")
-        if not _ENV_NAME.match(self.api_key_env):
-            raise RecipeError(f"backend.api_key_env: {self.api_key_env!r} is not an environment variable name",
-                              hint="name the variable that holds the key, e.g. OPENAI_API_KEY — not the key")
+        cfg = self._configure(config, secret_keys=("api_key", "key", "token"), default_base_url=DEFAULT_BASE_URL,
+                              base_url_hint="e.g. https://api.openai.com/v1 or http://127.0.0.1:8123/v1",
+                              default_key_env="OPENAI_API_KEY")
         self.model: str = str(cfg.get("model") or "sora-2")
-        concurrency = cfg.get("concurrency", 4)
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= 64:
-            raise RecipeError(f"backend.concurrency: {concurrency!r} must be an integer from 1 to 64")
-        self.concurrency: int = concurrency
+        self.concurrency = self._concurrency(cfg)
         self.capabilities = CapabilityTable.from_config(cfg.get("models"))
         self.strict: bool = bool(cfg.get("strict", False))
-        self.fit: str = str(cfg.get("fit", "cover"))
-        if self.fit not in ("cover", "contain"):
-            raise RecipeError(f"backend.fit: {self.fit!r} must be 'cover' or 'contain'")
-        self.timeout = httpx.Timeout(_number(cfg, "timeout", 60.0, minimum=0.01),
-                                     connect=_number(cfg, "connect_timeout", 10.0, minimum=0.01))
-        self.retry_policy = RetryPolicy(
-            max_attempts=int(_number(cfg, "max_retries", 6, minimum=1)),
-            base_delay=_number(cfg, "retry_base_delay", 0.5),
-            max_delay=_number(cfg, "retry_max_delay", 30.0),
-        )
-        self.poll_interval = _number(cfg, "poll_interval", 1.0, minimum=0.01)
-        self.poll_max_interval = max(self.poll_interval, _number(cfg, "poll_max_interval", 10.0))
-        self.job_timeout = _number(cfg, "job_timeout", 1800.0, minimum=0.1)
-        self._transport = transport
-        self._sleep = sleep
-        self._client: httpx.Client | None = None
-        self._client_key: str | None = None
-        self._client_lock = threading.Lock()
-        self._journals: dict[Path, JobJournal] = {}
-        self._warned_config = False
+        self.fit = self._fit(cfg)
+        self._configure_service(cfg, default_job_timeout=1800.0, transport=transport, sleep=sleep)
         self._face_check_warned = False
-        self._warned_key = False
 
     # -- the Backend protocol ------------------------------------------------------------------------
 
@@ -399,17 +356,7 @@ class OpenAIBackend:
             RenderError: the model, size, seconds or prompt is not accepted, the image is unreadable, or
                 (``strict``) the image shows a face.
         """
-        warnings: list[str] = []
-        if not self._warned_config:
-            self._warned_config = True
-            for key in sorted(set(self.config) - CONFIG_KEYS):
-                close = difflib.get_close_matches(key, sorted(CONFIG_KEYS), n=1)
-                warnings.append(f"backend.{key} is not an openai backend setting and is ignored"
-                                + (f" (did you mean {close[0]!r}?)" if close else ""))
-        if not os.environ.get(self.api_key_env) and not self._warned_key:
-            self._warned_key = True
-            warnings.append(f"the environment variable {self.api_key_env} is not set: `reelpipe run` needs the "
-                            "service's API key there")
+        warnings = self._setup_warnings(CONFIG_KEYS)
         self._check_request(request)
         if request.remix_of or request.image is None:  # a remix takes its picture from its source job
             return warnings
@@ -507,7 +454,7 @@ class OpenAIBackend:
 
     def close(self) -> None:
         """Close the HTTP client (idempotent)."""
-        with self._client_lock:
+        with self._lock:
             if self._client is not None:
                 self._client.close()
                 self._client = None
@@ -570,7 +517,7 @@ class OpenAIBackend:
             if strict:
                 raise RenderError(f"shot {shot!r}: --strict needs the face check, and faces cannot be checked: "
                                   f"{why_not}", shot_id=shot)
-            with self._client_lock:  # said once per run, not once per shot
+            with self._lock:  # said once per run, not once per shot
                 if self._face_check_warned:
                     return []
                 self._face_check_warned = True
@@ -596,11 +543,6 @@ class OpenAIBackend:
         if abs(media.duration - request.seconds) > 0.5:
             out.append(f"the service returned {media.duration:.2f} s, not {request.seconds:g} s")
         return out
-
-    @staticmethod
-    def _fallback_key(request: RenderRequest) -> str:
-        raw = f"{request.shot_id}|{request.prompt}|{request.image}|{request.seconds}|{request.width}x{request.height}"
-        return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
     def _hint_for(self, code: str | None, status: int | None, request: RenderRequest) -> str:
         model = self._model(request)
@@ -631,51 +573,6 @@ class OpenAIBackend:
         )
 
     # -- HTTP ----------------------------------------------------------------------------------------
-
-    def _http(self, shot: str) -> httpx.Client:
-        key = read_secret_env(self.api_key_env)  # registers the key for redaction everywhere
-        if not key:
-            raise BackendError(f"shot {shot!r}: the environment variable {self.api_key_env} is not set",
-                               shot_id=shot,
-                               hint=f"export {self.api_key_env}=<your key> (keys never go in the recipe)")
-        with self._client_lock:
-            if self._client is None or self._client_key != key:
-                if self._client is not None:
-                    self._client.close()
-                self._client = httpx.Client(
-                    base_url=self.base_url + "/",
-                    headers={"Authorization": f"Bearer {key}", "User-Agent": f"reelpipe/{_VERSION}"},
-                    timeout=self.timeout,
-                    transport=self._transport,
-                    limits=httpx.Limits(max_connections=max(4, self.concurrency * 2)),
-                    follow_redirects=True,
-                )
-                self._client_key = key
-            return self._client
-
-    def _journal(self, work_dir: Path) -> JobJournal:
-        with self._client_lock:
-            journal = self._journals.get(Path(work_dir))
-            if journal is None:
-                journal = self._journals[Path(work_dir)] = JobJournal(Path(work_dir), self.name)
-            return journal
-
-    def _retry_log(self, shot: str) -> Callable[[RetryEvent], None]:
-        def on_retry(event: RetryEvent) -> None:
-            log.warning("shot %r: %s; retry %d in %.2f s", shot, event.reason, event.attempt, event.delay)
-        return on_retry
-
-    def _json(self, response: httpx.Response, what: str, request: RenderRequest) -> dict[str, Any]:
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise BackendError(
-                f"shot {request.shot_id!r}: {what}: the service answered with something that is not a JSON "
-                f"object (HTTP {response.status_code})", shot_id=request.shot_id, retryable=True,
-                hint="is backend.base_url an OpenAI Videos API endpoint (ending in /v1)?")
-        return data
 
     def _remix_source(self, request: RenderRequest, ctx: RenderContext, journal: JobJournal) -> str:
         assert request.remix_of is not None
@@ -732,9 +629,7 @@ class OpenAIBackend:
         def recover() -> dict[str, Any] | None:
             return self._find_submitted(client, request, entry, journal, source_job)
 
-        video = call_with_retries(attempt, policy=self.retry_policy, what=f"shot {shot!r}: {ctx_what}",
-                                  shot_id=shot, recover=recover, on_retry=self._retry_log(shot),
-                                  sleep=self._sleep)
+        video = self._retrying(attempt, what=f"shot {shot!r}: {ctx_what}", shot=shot, recover=recover)
         if not video.get("id"):
             raise BackendError(f"shot {shot!r}: the service accepted the job but sent no id", shot_id=shot,
                                retryable=True)
@@ -823,9 +718,7 @@ class OpenAIBackend:
             return self._json(r, f"checking job {job_id}", request), hinted
 
         while True:
-            video, hinted = call_with_retries(attempt, policy=self.retry_policy,
-                                              what=f"shot {shot!r}: checking job {job_id}", shot_id=shot,
-                                              on_retry=self._retry_log(shot), sleep=self._sleep)
+            video, hinted = self._retrying(attempt, what=f"shot {shot!r}: checking job {job_id}", shot=shot)
             status = str(video.get("status"))
             if status in ("completed", "failed"):
                 return video
@@ -847,41 +740,11 @@ class OpenAIBackend:
     def _download(self, client: httpx.Client, job_id: str, dest: Path, request: RenderRequest,
                   ctx: RenderContext) -> Any:
         """Stream the finished video to a temporary file beside ``dest``, check it, rename it onto ``dest``."""
-        from pipeline.media.probe import probe
+        def refuse(r: httpx.Response) -> NoReturn:
+            r.read()
+            raise_for_retryable_status(r, _describe)
+            raise self._error(r, f"downloading job {job_id}", request)
 
-        shot = request.shot_id
-
-        def attempt() -> Any:
-            with atomic_output(Path(dest)) as tmp:
-                with client.stream("GET", f"videos/{job_id}/content", params={"variant": "video"}) as r:
-                    if not r.is_success:
-                        r.read()
-                        raise_for_retryable_status(r, _describe)
-                        raise self._error(r, f"downloading job {job_id}", request)
-                    expected = int(r.headers.get("content-length") or 0) or None
-                    written = 0
-                    last_report = 0.0
-                    with open(tmp, "wb") as fh:
-                        for chunk in r.iter_bytes(1 << 16):
-                            fh.write(chunk)
-                            written += len(chunk)
-                            if expected:
-                                fraction = written / expected
-                                if fraction - last_report >= 0.05:
-                                    last_report = fraction
-                                    ctx.on_progress(shot, "downloading", min(1.0, fraction))
-                        fh.flush()
-                        os.fsync(fh.fileno())
-                if expected is not None and written != expected:
-                    raise IncompleteDownload(f"received {written} of {expected} bytes")
-                try:
-                    media = probe(tmp)
-                except MediaError as exc:
-                    raise IncompleteDownload(f"the downloaded file is not readable media ({exc.message})") from exc
-                if media.video is None:
-                    raise IncompleteDownload("the downloaded file has no video stream")
-                return media
-
-        return call_with_retries(attempt, policy=self.retry_policy,
-                                 what=f"shot {shot!r}: downloading job {job_id}", shot_id=shot,
-                                 on_retry=self._retry_log(shot), sleep=self._sleep)
+        return self._stream_video(
+            lambda: client.stream("GET", f"videos/{job_id}/content", params={"variant": "video"}), dest, request,
+            ctx, what=f"downloading job {job_id}", refuse=refuse)

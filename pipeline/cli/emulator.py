@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from pipeline.cli._serve import add_log_level, add_server_options, add_worker_options, emulator_key, serve
 from pipeline.errors import UsageError
 
 __all__ = ["register", "run"]
@@ -33,20 +32,12 @@ def register(subparsers: Any) -> None:
             "1 or more a count of the first eligible requests. Example: "
             "'429:0.3,500:2,slow:0.2:secs=3,moderation:1,truncate:1,drop:1:on=create'. See the README (Hosted rendering)."),
     )
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8123, help="port to listen on (default 8123; 0 picks one)")
-    p.add_argument("--api-key", default=None, metavar="KEY",
-                   help=f"the only bearer key accepted (default: ${_KEY_ENV}, else any non-empty key)")
-    p.add_argument("--faults", default=None, metavar="SPEC", help="fault injection spec (see below)")
-    p.add_argument("--latency", type=float, default=5.0, metavar="S",
-                   help="seconds a job takes from queued to completed (default 5)")
-    p.add_argument("--seed", type=int, default=0, help="seed for probabilistic faults (default 0)")
+    add_server_options(p, port=8123, key_env=_KEY_ENV, key_help="the only bearer key accepted",
+                       latency_help="seconds a job takes from queued to completed (default 5)")
     p.add_argument("--models", type=Path, default=None, metavar="FILE",
                    help="YAML/JSON mapping of extra models (sizes, seconds, usd_per_second), as backend.models")
     p.add_argument("--fps", type=int, default=30, help="frame rate of rendered clips (default 30)")
-    p.add_argument("--workers", type=int, default=2, help="clips rendered at once (default 2)")
-    p.add_argument("--storage", type=Path, default=None, metavar="DIR",
-                   help="keep uploads and clips here (default: a temporary folder removed on exit)")
+    add_worker_options(p)
     p.add_argument("--home", type=Path, default=None, metavar="DIR",
                    help="the emulator's signing home (default $REELPIPE_EMULATOR_HOME or "
                         "~/.local/state/reelpipe-emulator; never your own REELPIPE_HOME)")
@@ -55,8 +46,7 @@ def register(subparsers: Any) -> None:
                    help="accept reference images with human faces (the service rejected them)")
     p.add_argument("--no-idempotency", action="store_true",
                    help="ignore Idempotency-Key headers, like a service that does not support them")
-    p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
-                   help="uvicorn's log level (default warning; info logs each request)")
+    add_log_level(p)
     p.set_defaults(func=run)
 
 
@@ -86,32 +76,13 @@ def _load_models(path: Path | None) -> dict[str, Any] | None:
 def run(args: argparse.Namespace) -> int:
     """Start the emulator and serve until interrupted. Returns the exit code."""
     from pipeline.backends.emulator import Emulator, run_server
-    from pipeline.cli._common import err_console
-    from pipeline.secrets import register_secret
 
-    api_key = args.api_key or os.environ.get(_KEY_ENV) or None
-    register_secret(api_key)
-    if args.latency < 0:
-        raise UsageError("--latency must not be negative")
-    if not 0 <= args.port <= 65535:
-        raise UsageError(f"--port {args.port}: not a port number")
-    try:
-        loopback = ipaddress.ip_address(args.host).is_loopback
-    except ValueError:
-        loopback = args.host == "localhost"
+    api_key = emulator_key(args, _KEY_ENV)
     emulator = Emulator(api_key=api_key, faults=args.faults, latency=args.latency, models=_load_models(args.models),
                         storage_dir=args.storage, fps=args.fps, workers=max(1, args.workers),
                         idempotency=not args.no_idempotency, reject_faces=not args.allow_faces,
                         sign=not args.no_sign, home=args.home, seed=args.seed)
-    err_console.print(
+    return serve(emulator, run_server, args, (
         f"reelpipe emulator: OpenAI Videos API at http://{args.host}:{args.port}/v1 — latency {args.latency:g} s, "
         f"faults {emulator.faults.describe()}, key {'required' if api_key else 'any'}, "
-        f"models {', '.join(emulator.models.names())}. Ctrl-C stops it.", markup=False)
-    if not loopback:
-        err_console.print(f"warning: listening on {args.host}, not loopback: anyone who can reach it can use it",
-                          markup=False, style="yellow")
-    try:
-        run_server(emulator, host=args.host, port=args.port, log_level=args.log_level)
-    finally:
-        emulator.close()
-    return 0
+        f"models {', '.join(emulator.models.names())}. Ctrl-C stops it."))

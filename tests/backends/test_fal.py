@@ -21,9 +21,9 @@ from pipeline.backends.fal_models import DEFAULT_MODELS, FalModelTable, pixel_si
 from pipeline.backends.journal import JobJournal
 from pipeline.errors import BackendError, RecipeError, RenderError, UsageError
 from pipeline.media.probe import probe
-from tests.backends.fal_conftest_helpers import FAL_KEY_ENV, TINY_MODEL, TINY_MODELS, fal_config, fal_request
-
-pytest_plugins = ["tests.backends.fal_conftest_helpers"]  # the fal_key, serve_fal and make_fal fixtures
+from tests.backends.conftest import FAL_KEY_ENV, fal_config, fal_request
+from tests.backends.conftest import FAL_TINY_MODEL as TINY_MODEL
+from tests.backends.conftest import FAL_TINY_MODELS as TINY_MODELS
 
 Serve = Callable[..., RunningFalEmulator]
 Make = Callable[..., FalBackend]

@@ -12,15 +12,15 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from pipeline.backends.fal_emulator import RunningFalEmulator
 from pipeline.media.probe import probe
-from tests.backends.fal_conftest_helpers import FAL_KEY_ENV, SAMPLES, TINY_MODEL, TINY_MODELS
-
-pytest_plugins = ["tests.backends.fal_conftest_helpers"]  # the fal_key and serve_fal fixtures
+from tests.backends.conftest import FAL_KEY_ENV, SAMPLES
+from tests.backends.conftest import FAL_TINY_MODEL as TINY_MODEL
+from tests.backends.conftest import FAL_TINY_MODELS as TINY_MODELS
+from tests.backends.conftest import journal_entries as _entries
 
 REPO = Path(__file__).resolve().parents[2]
 PROMPTS = {"cup": "Close-up of a cup of coffee. Slow push in.", "launch": "A rocket on the pad at dawn. Tilt up."}
@@ -51,18 +51,6 @@ shots:
     path = tmp_path / "fal.yaml"
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def _entries(folder: Path) -> list[dict[str, Any]]:
-    out = []
-    for path in folder.glob("*.json") if folder.is_dir() else []:
-        if path.name.startswith("."):
-            continue
-        try:
-            out.append(json.loads(path.read_text("utf-8")))
-        except (FileNotFoundError, ValueError):
-            continue
-    return out
 
 
 def test_sigkill_mid_poll_then_rerun_submits_each_shot_once(serve_fal: Callable[..., RunningFalEmulator],

@@ -17,6 +17,7 @@ from typing import Any
 from pipeline.backends.emulator import RunningEmulator
 from pipeline.media.probe import probe
 from tests.backends.conftest import KEY_ENV, SAMPLES
+from tests.backends.conftest import journal_entries as _journal_entries
 
 PROMPTS = {
     "cup": "Close-up of a cup of coffee. Slow push in.",
@@ -53,19 +54,6 @@ timeline:
     path = tmp_path / "hosted.yaml"
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def _journal_entries(folder: Path) -> list[dict[str, Any]]:
-    """The journal's entries, skipping writes in progress (hidden temporary files)."""
-    out = []
-    for path in folder.glob("*.json") if folder.is_dir() else []:
-        if path.name.startswith("."):
-            continue
-        try:
-            out.append(json.loads(path.read_text("utf-8")))
-        except (FileNotFoundError, ValueError):
-            continue
-    return out
 
 
 def _run(recipe: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:

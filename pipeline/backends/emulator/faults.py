@@ -36,10 +36,9 @@ Probabilities use the emulator's seeded random generator, so a run is reproducib
 
 from __future__ import annotations
 
-import random
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from pipeline.backends.emulator_common import SeededFaultPlan, describe_rule
 from pipeline.errors import UsageError
 
 __all__ = ["ENDPOINTS", "FAULT_KINDS", "FaultPlan", "FaultRule", "parse_faults"]
@@ -79,10 +78,7 @@ class FaultRule:
 
     def describe(self) -> str:
         """The rule in spec form."""
-        amount = str(self.count) if self.count is not None else f"{self.probability:g}"
-        text = f"{self.kind}:{amount}"
-        if self.endpoints != _DEFAULT_ENDPOINTS[self.kind]:
-            text += ":on=" + "+".join(e for e in ENDPOINTS if e in self.endpoints)
+        text = describe_rule(self, ENDPOINTS, _DEFAULT_ENDPOINTS[self.kind])
         if self.kind in ("429", "503", "slow"):
             text += f":{'secs' if self.kind == 'slow' else 'after'}={self.seconds:g}"
         return text
@@ -149,46 +145,11 @@ def parse_faults(spec: str | None) -> list[FaultRule]:
     return rules
 
 
-@dataclass
-class FaultPlan:
-    """The rules in force and a seeded random generator; decisions are thread-safe."""
+class FaultPlan(SeededFaultPlan[FaultRule]):
+    """The OpenAI Videos emulator's faults: the rules in force and a seeded random generator (decisions are thread-safe); build it
+    as ``FaultPlan(rules, seed=0)`` or with :meth:`parse` from a ``--faults`` spec (see the module docstring)."""
 
-    rules: list[FaultRule] = field(default_factory=list)
-    seed: int = 0
-    _rng: random.Random = field(init=False, repr=False)
-    _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
-
-    def __post_init__(self) -> None:
-        self._rng = random.Random(self.seed)
-
-    @classmethod
-    def parse(cls, spec: str | None, *, seed: int = 0) -> FaultPlan:
-        """A plan from a ``--faults`` spec."""
-        return cls(parse_faults(spec), seed=seed)
-
-    def fire(self, kinds: tuple[str, ...], endpoint: str) -> FaultRule | None:
-        """The first rule of ``kinds`` that fires for a request to ``endpoint``, counting it; else None."""
-        with self._lock:
-            for rule in self.rules:
-                if rule.kind not in kinds or endpoint not in rule.endpoints:
-                    continue
-                if rule.count is not None:
-                    hit = rule.fired < rule.count
-                else:
-                    hit = self._rng.random() < rule.probability
-                if hit:
-                    rule.fired += 1
-                    return rule
-        return None
-
-    def describe(self) -> str:
-        """The plan in spec form (``none`` when empty)."""
-        return ",".join(r.describe() for r in self.rules) or "none"
-
-    def counts(self) -> dict[str, int]:
-        """How often each kind has fired."""
-        with self._lock:
-            out: dict[str, int] = {}
-            for r in self.rules:
-                out[r.kind] = out.get(r.kind, 0) + r.fired
-            return out
+    @staticmethod
+    def parse_rules(spec: str | None) -> list[FaultRule]:
+        """Parse a ``--faults`` spec into rules (:func:`parse_faults`)."""
+        return parse_faults(spec)

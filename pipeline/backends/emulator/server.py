@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -24,46 +21,18 @@ from dataclasses import dataclass
 import httpx
 
 from pipeline.backends.emulator.app import ConnectionDropped, Emulator
+from pipeline.backends.emulator_common import ServedInThread, run_uvicorn, serve_app_in_thread
 
 __all__ = ["InProcessTransport", "RunningEmulator", "run_server", "serve_in_thread"]
 
 
-class _HideDeliberateDrops(logging.Filter):
-    """Keep uvicorn from logging a traceback for each connection the emulator drops on purpose."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        while exc is not None:
-            if isinstance(exc, ConnectionDropped):
-                return False
-            exc = exc.__cause__ or exc.__context__
-        return True
-
-
-def _install_log_filter() -> None:
-    logger = logging.getLogger("uvicorn.error")
-    if not any(isinstance(f, _HideDeliberateDrops) for f in logger.filters):
-        logger.addFilter(_HideDeliberateDrops())
-
-
-def _config(emulator: Emulator, host: str, port: int, log_level: str) -> object:
-    import uvicorn
-
-    return uvicorn.Config(emulator.app, host=host, port=port, log_level=log_level, lifespan="off",
-                          access_log=log_level == "debug", timeout_keep_alive=5)
-
-
 def run_server(emulator: Emulator, *, host: str = "127.0.0.1", port: int = 8123, log_level: str = "warning") -> None:
     """Serve ``emulator`` with uvicorn until interrupted (Ctrl-C)."""
-    import uvicorn
-
-    _install_log_filter()
-    server = uvicorn.Server(_config(emulator, host, port, log_level))  # type: ignore[arg-type]
-    server.run()
+    run_uvicorn(emulator.app, host=host, port=port, log_level=log_level, dropped=ConnectionDropped)
 
 
 @dataclass
-class RunningEmulator:
+class RunningEmulator(ServedInThread):
     """An emulator served in a background thread. ``base_url`` ends in ``/v1``."""
 
     emulator: Emulator
@@ -77,11 +46,6 @@ class RunningEmulator:
         """The API root, e.g. ``http://127.0.0.1:41234/v1``."""
         return f"http://{self.host}:{self.port}/v1"
 
-    def stop(self) -> None:
-        """Stop serving and wait for the thread (the emulator itself stays usable for :meth:`stats`)."""
-        self._server.should_exit = True  # type: ignore[attr-defined]
-        self._thread.join(timeout=10)
-
 
 @contextlib.contextmanager
 def serve_in_thread(emulator: Emulator, *, host: str = "127.0.0.1", port: int = 0,
@@ -90,30 +54,9 @@ def serve_in_thread(emulator: Emulator, *, host: str = "127.0.0.1", port: int = 
 
     Port 0 binds a free port; the socket is bound before the thread starts, so the port is known at once.
     """
-    import uvicorn
-
-    _install_log_filter()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    bound_port = sock.getsockname()[1]
-    server = uvicorn.Server(_config(emulator, host, bound_port, log_level))  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="emulator-uvicorn",
-                              daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            sock.close()
-            raise RuntimeError("the emulator's server did not start")
-        time.sleep(0.01)
-    running = RunningEmulator(emulator, host, bound_port, server, thread)
-    try:
-        yield running
-    finally:
-        running.stop()
-        sock.close()
+    with serve_app_in_thread(emulator.app, host=host, port=port, log_level=log_level, dropped=ConnectionDropped,
+                             thread_name="emulator-uvicorn", what="the emulator") as (server, thread, bound_port):
+        yield RunningEmulator(emulator, host, bound_port, server, thread)
 
 
 class InProcessTransport(httpx.BaseTransport):

@@ -23,10 +23,9 @@ gone             result             the result itself has expired: ``404`` from 
 
 from __future__ import annotations
 
-import random
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from pipeline.backends.emulator_common import SeededFaultPlan, describe_rule
 from pipeline.errors import UsageError
 
 __all__ = ["ENDPOINTS", "FAULT_KINDS", "STATUS_KINDS", "FalFaultPlan", "FalFaultRule", "parse_fal_faults"]
@@ -61,9 +60,7 @@ class FalFaultRule:
 
     def describe(self) -> str:
         """The rule in spec form."""
-        text = f"{self.kind}:{self.count if self.count is not None else f'{self.probability:g}'}"
-        if self.endpoints != _DEFAULTS[self.kind]:
-            text += ":on=" + "+".join(e for e in ENDPOINTS if e in self.endpoints)
+        text = describe_rule(self, ENDPOINTS, _DEFAULTS[self.kind])
         if self.retry is not None:
             text += f":retry={int(self.retry)}"
         return text
@@ -124,43 +121,11 @@ def parse_fal_faults(spec: str | None) -> list[FalFaultRule]:
     return rules
 
 
-@dataclass
-class FalFaultPlan:
-    """The rules in force and a seeded random generator; decisions are thread-safe."""
+class FalFaultPlan(SeededFaultPlan[FalFaultRule]):
+    """The fal emulator's faults: the rules in force and a seeded random generator (decisions are thread-safe); build it
+    as ``FalFaultPlan(rules, seed=0)`` or with :meth:`parse` from a ``--faults`` spec (see the module docstring)."""
 
-    rules: list[FalFaultRule] = field(default_factory=list)
-    seed: int = 0
-    _rng: random.Random = field(init=False, repr=False)
-    _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
-
-    def __post_init__(self) -> None:
-        self._rng = random.Random(self.seed)
-
-    @classmethod
-    def parse(cls, spec: str | None, *, seed: int = 0) -> FalFaultPlan:
-        """A plan from a ``--faults`` spec."""
-        return cls(parse_fal_faults(spec), seed=seed)
-
-    def fire(self, kinds: tuple[str, ...], endpoint: str) -> FalFaultRule | None:
-        """The first rule of ``kinds`` that fires for a request to ``endpoint`` (counted); else None."""
-        with self._lock:
-            for rule in self.rules:
-                if rule.kind not in kinds or endpoint not in rule.endpoints:
-                    continue
-                hit = rule.fired < rule.count if rule.count is not None else self._rng.random() < rule.probability
-                if hit:
-                    rule.fired += 1
-                    return rule
-        return None
-
-    def describe(self) -> str:
-        """The plan in spec form (``none`` when empty)."""
-        return ",".join(r.describe() for r in self.rules) or "none"
-
-    def counts(self) -> dict[str, int]:
-        """How often each kind has fired."""
-        with self._lock:
-            out: dict[str, int] = {}
-            for r in self.rules:
-                out[r.kind] = out.get(r.kind, 0) + r.fired
-            return out
+    @staticmethod
+    def parse_rules(spec: str | None) -> list[FalFaultRule]:
+        """Parse a ``--faults`` spec into rules (:func:`parse_fal_faults`)."""
+        return parse_fal_faults(spec)
