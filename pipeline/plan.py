@@ -47,12 +47,6 @@ class PlannedShot:
         source = self.raw_clip_path or self.clip_path
         return not source.is_file()
 
-    @property
-    def produce_needed(self) -> bool:
-        """Anything must be produced for this shot (a render, a card, or an effect pass)."""
-        return self.kind != "video" and not self.cached or (self.kind == "video" and self.effect is not None
-                                                              and not self.cached)
-
 
 @dataclass(frozen=True)
 class TimelineClip:

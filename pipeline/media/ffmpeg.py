@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from pipeline.errors import MediaError
 
@@ -218,8 +217,3 @@ def finish_ffmpeg_pipe(proc: subprocess.Popen[bytes], *, what: str) -> None:
     if proc.returncode != 0:
         raise MediaError(f"ffmpeg failed while {what} (exit code {proc.returncode}):\n"
                          f"{_tail(err.decode('utf-8', 'replace')) or '(no message)'}")
-
-
-def which_path(path: str | os.PathLike[str]) -> Path:
-    """Return ``path`` as an absolute :class:`Path` (ffmpeg runs in the current directory)."""
-    return Path(path).resolve()

@@ -599,18 +599,14 @@ def edit_sequence(spec: EditSpec, *, on_progress: Callable[[float], None] | None
                 first_extra = 1
             current = "base"
             if _touches_fade(seg, spec, total_frames):
+                # fades from/to black are timed on the output timeline: shift the segment there, fade, shift back
+                t0 = _fmt(seg.f0 / fps)
                 fades = []
                 if spec.fade_in > 0:
-                    fades.append(f"fade=t=in:st={_fmt(-seg.f0 / fps)}:d={_fmt(spec.fade_in)}")
+                    fades.append(f"fade=t=in:st=0:d={_fmt(spec.fade_in)}")
                 if spec.fade_out > 0:
-                    fades.append(f"fade=t=out:st={_fmt(total - spec.fade_out - seg.f0 / fps)}"
-                                 f":d={_fmt(spec.fade_out)}")
-                # fade's st is relative to the segment; shift timestamps to timeline time instead
-                graph.append(f"[base]setpts=PTS+{_fmt(seg.f0 / fps)}/TB,"
-                             + ",".join(f.replace(f"st={_fmt(-seg.f0 / fps)}", "st=0")
-                                        .replace(f"st={_fmt(total - spec.fade_out - seg.f0 / fps)}",
-                                                 f"st={_fmt(total - spec.fade_out)}") for f in fades)
-                             + f",setpts=PTS-{_fmt(seg.f0 / fps)}/TB[faded]")
+                    fades.append(f"fade=t=out:st={_fmt(total - spec.fade_out)}:d={_fmt(spec.fade_out)}")
+                graph.append(f"[base]setpts=PTS+{t0}/TB,{','.join(fades)},setpts=PTS-{t0}/TB[faded]")
                 current = "faded"
             ov_inputs, ov_chains, current = _overlay_filters(seg, spec, current, first_extra, tmpdir, text_files)
             graph += ov_chains

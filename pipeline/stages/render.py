@@ -182,8 +182,3 @@ def render_shots(plan: Plan, ctx: RenderContext, *, force: bool = False) -> Rend
                 fut.cancel()
             raise
     return report
-
-
-def existing(path: Path) -> bool:
-    """True when ``path`` is a non-empty file (a cache entry)."""
-    return path.is_file() and path.stat().st_size > 0
