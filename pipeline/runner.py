@@ -17,6 +17,7 @@ from pipeline.backends.base import RenderContext, RenderRequest
 from pipeline.errors import BudgetError, PipelineError, RenderError
 from pipeline.fsutil import atomic_output
 from pipeline.media.encode import EncodeSettings
+from pipeline.media.ffmpeg import ffmpeg_exe
 from pipeline.media.probe import probe
 from pipeline.plan import Plan, make_plan
 from pipeline.recipe import LoadedRecipe, TextBox, load_recipe
@@ -166,6 +167,7 @@ def run_plan(plan: Plan, *, options: RunOptions | None = None, reporter: Reporte
     notes: list[str] = []
 
     _check_budget(plan, options)
+    ffmpeg_exe()  # a missing or broken ffmpeg is one clear error up front, not one per shot
 
     prov = recipe.provenance
     identity = _identity(plan, reporter, notes) if prov.sign or prov.require != "off" else None
