@@ -32,16 +32,19 @@ def run(args: argparse.Namespace) -> int:
     out_console.print(f"[bold]{data['title'] or plan.recipe_path.name}[/] → {data['output']}")
     out_console.print(f"{data['size']} @ {data['fps']} fps, profile {data['profile']}, backend "
                       f"[bold]{data['backend']}[/], {data['duration_s']:.3f} s ({data['frames']} frames)")
-    table = Table("shot", "kind", "cache", "seconds", "trim", "on timeline", "cost", "notes")
+    table = Table("shot", "kind", "cache", "seconds", "trim", "on timeline", "cost", "warnings")
     for s in data["shots"]:
         table.add_row(s["id"], s["kind"] + (f" (remix of {s['remix_of']})" if s["remix_of"] else ""),
                       "hit" if s["cached"] else "render", f"{s['seconds']:g}",
                       f"{s['trim'][0]:g}–{s['trim'][1]:g}", f"{s['duration_s']:g} s", f"${s['cost_usd']:.2f}",
-                      "; ".join(s["warnings"]))
+                      str(len(s["warnings"])) if s["warnings"] else "")
     out_console.print(table)
     tl = " ".join(
         (f"~{c['transition_in']['type']} {c['transition_in']['duration']:g}s~ " if c["transition_in"] else "| ")
         + c["shot"] for c in data["timeline"])
     out_console.print(f"timeline: {tl} |", markup=False)
     out_console.print(f"renders needed: {data['renders_needed']}, estimated cost: ${data['cost_usd']:.2f}")
+    for s in data["shots"]:
+        for warning in s["warnings"]:
+            out_console.print(f"warning: {s['id']}: {warning}", markup=False, style="yellow")
     return 0
