@@ -365,7 +365,48 @@ def _timeline(plan: Plan, locate: Locator, qc: Mapping[str, Any] | None,
         track.append(otio.schema.Clip(name="music", media_reference=ref, source_range=_range(0, frames, fps),
                                       metadata={"reelpipe": _jsonable(music.model_dump())}))
         timeline.tracks.append(track)
+    _overlay_tracks(plan, timeline, media, media_names, total)
     return timeline
+
+
+def _overlay_tracks(plan: Plan, timeline: otio.schema.Timeline, media: _Media,
+                    media_names: Mapping[Path, str] | None, total: int) -> None:
+    """One video track above V1 per overlay (V2, V3, ...): the logo or picture-in-picture media where it sits,
+    a title as a generator clip carrying its text and style. Only ``.otio`` keeps them (see
+    :func:`_adapter_text`): the XML and EDL targets get the cut alone."""
+    fps = plan.fps
+    for k, o in enumerate(plan.overlays):
+        start = _first_frame(o.start, fps)
+        frames = min(total, _frames(o.end, fps)) - start
+        if frames <= 0:
+            continue
+        ov = o.spec
+        meta = {"reelpipe": _jsonable({"overlay": k, "kind": o.kind, "start_s": o.start, "end_s": o.end,
+                                       "position": ov.position, "margin": ov.margin, "opacity": ov.opacity,
+                                       "fade_in": ov.fade_in, "fade_out": ov.fade_out, "scale": ov.scale})}
+        if o.kind == "pip" and o.pip_shot:
+            clip_path = plan.shot(o.pip_shot).clip_path
+            ref: otio.core.MediaReference = media.reference(clip_path,
+                                                            (media_names or {}).get(clip_path, o.pip_shot))
+            source = _range(_first_frame(ov.clip_start, fps), frames, fps)
+        elif o.kind == "image" and o.image is not None:
+            ref = otio.schema.ExternalReference(target_url=media.locate(o.image))
+            ref.name = (media_names or {}).get(o.image, o.image.name)
+            source = _range(0, frames, fps)
+        else:
+            ref = otio.schema.GeneratorReference(
+                name="title", generator_kind="reelpipe.text",
+                parameters=_jsonable({"text": ov.text, "font": str(o.font) if o.font else None, "size": ov.size,
+                                      "color": ov.color}),
+                available_range=_range(0, frames, fps))
+            source = _range(0, frames, fps)
+        track = otio.schema.Track(name=f"V{k + 2}", kind=otio.schema.TrackKind.Video,
+                                  metadata={"reelpipe": {"overlay_track": True}})
+        if start > 0:
+            track.append(otio.schema.Gap(source_range=_range(0, start, fps)))
+        name = {"text": "title", "image": "image", "pip": f"pip {o.pip_shot}"}[o.kind]
+        track.append(otio.schema.Clip(name=name, media_reference=ref, source_range=source, metadata=meta))
+        timeline.tracks.append(track)
 
 
 def _drop_orphan_transitions(track: otio.schema.Track) -> None:
@@ -456,6 +497,9 @@ def _adapter_text(timeline: otio.schema.Timeline, key: str, fps: int) -> str:
         kwargs["rate"] = fps
     elif key == "fcp_xml" or key == "fcpx":
         subject = copy.deepcopy(timeline)
+        for index in range(len(subject.tracks) - 1, -1, -1):  # overlays live in .otio only
+            if subject.tracks[index].metadata.get("reelpipe", {}).get("overlay_track"):
+                del subject.tracks[index]
         _silence_disabled_clips(subject)
     try:
         text = otio.adapters.write_to_string(subject, adapter, **kwargs)
@@ -534,6 +578,12 @@ def _media_plan(plan: Plan, mezzanine: bool) -> dict[Path, str]:
         path = plan.loaded.resolve(music.path)
         stem = _safe_name(path.stem)
         claim(path, stem if stem.lower().startswith("music") else f"music-{stem}", path.suffix.lower())
+    for o in plan.overlays:
+        if o.kind == "image" and o.image is not None:
+            claim(o.image, _safe_name(o.image.stem), o.image.suffix.lower())
+        elif o.kind == "pip" and o.pip_shot:
+            clip = plan.shot(o.pip_shot).clip_path
+            claim(clip, _safe_name(o.pip_shot), ".mov" if mezzanine else (clip.suffix.lower() or ".mp4"))
     return names
 
 

@@ -480,3 +480,45 @@ def test_speed_changes_keep_the_timeline_exact(make_clip, write_recipe, tmp_path
     for f in (first + 10, first + 20):
         errors = [float(np.abs(output[f] - frame).mean()) for frame in source]
         assert int(np.argmin(errors)) == 8 + 2 * (f - first)
+
+
+def test_overlays_get_their_own_tracks_in_otio_only(write_recipe, tmp_path):
+    """Titles, logos and picture in picture sit on V2, V3, ... in .otio, where they are in the render."""
+    import opentimelineio as otio
+
+    from pipeline.plan import make_plan
+    from pipeline.runner import run_recipe
+    from pipeline.stages.export import export_timeline
+
+    recipe = write_recipe("""\
+    version: 1
+    output: {path: out/seq.mp4, size: 320x180, fps: 30}
+    provenance: {require: off, sign: false}
+    qc: {policy: off}
+    shots:
+      - {id: a, image: {samples}/coffee.jpg, prompt: Slow push in., seconds: 2}
+      - {id: b, image: {samples}/chelsea.jpg, prompt: Pan left., seconds: 2}
+    overlays:
+      - {text: "Hello", start: 0.5, duration: 1}
+      - {image: {samples}/logo.png, position: top-right, scale: 0.2}
+      - {pip: b, start: 1, duration: 1, clip_start: 0.5}
+    """)
+    run_recipe(recipe)
+    plan = make_plan(recipe)
+    written = export_timeline(plan, otio=tmp_path / "t.otio", fcp_xml=tmp_path / "t.xml",
+                              consolidate=tmp_path / "folder")
+    timeline = otio.adapters.read_from_file(str(written["otio"]))
+    tracks = {t.name: t for t in timeline.video_tracks()}
+    assert set(tracks) == {"V1", "V2", "V3", "V4"}
+    title, logo, pip = (next(iter(tracks[n].find_clips())) for n in ("V2", "V3", "V4"))
+    assert title.media_reference.parameters["text"] == "Hello"
+    assert title.range_in_parent().start_time.to_frames() == 15 and title.duration().to_frames() == 30
+    assert logo.media_reference.target_url.endswith("logo.png")
+    assert logo.range_in_parent().start_time.to_frames() == 0 and logo.duration().to_frames() == 120
+    assert pip.source_range.start_time.to_frames() == 15 and pip.range_in_parent().start_time.to_frames() == 30
+    fcp = otio.adapters.read_from_file(str(written["fcp_xml"]))
+    assert len(fcp.video_tracks()) == 1  # the XML targets get the cut alone
+    consolidated = otio.adapters.read_from_file(str(written["consolidated_otio"]))
+    urls = [c.media_reference.target_url for c in consolidated.find_clips()
+            if isinstance(c.media_reference, otio.schema.ExternalReference)]
+    assert any(u.endswith("logo.png") for u in urls) and all(not u.startswith("file:") for u in urls)
