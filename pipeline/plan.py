@@ -107,6 +107,15 @@ class Plan:
         """Estimated cost of the renders still to do (cache hits are free)."""
         return round(sum(s.cost_usd for s in self.shots if s.render_needed), 4)
 
+    @property
+    def rerender_max_usd(self) -> float:
+        """Most that QC re-renders could add (``qc.policy: rerender``): every rendered shot failing every time.
+        Re-renders are held against the budget as they happen, so the run never exceeds it."""
+        qc = self.loaded.recipe.qc
+        if qc.policy != "rerender":
+            return 0.0
+        return round(sum(s.cost_usd for s in self.shots if s.kind == "render") * (qc.max_attempts - 1), 4)
+
     def shot(self, shot_id: str) -> PlannedShot:
         return next(s for s in self.shots if s.id == shot_id)
 
@@ -130,6 +139,7 @@ class Plan:
             "frames": int(round(self.duration_s * self.fps)),
             "cost_usd": self.cost_usd,
             "renders_needed": sum(1 for s in self.shots if s.render_needed),
+            "qc_rerender_max_usd": self.rerender_max_usd,
             "cache_dir": p(self.cache_dir),
             "shots": [
                 {

@@ -43,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
         (f"~{c['transition_in']['type']} {c['transition_in']['duration']:g}s~ " if c["transition_in"] else "| ")
         + c["shot"] for c in data["timeline"])
     out_console.print(f"timeline: {tl} |", markup=False)
-    out_console.print(f"renders needed: {data['renders_needed']}, estimated cost: ${data['cost_usd']:.2f}")
+    out_console.print(f"renders needed: {data['renders_needed']}, estimated cost: ${data['cost_usd']:.2f}"
+                      + (f" (QC re-renders could add up to ${data['qc_rerender_max_usd']:.2f}, within the budget)"
+                         if data["qc_rerender_max_usd"] else ""))
     for s in data["shots"]:
         for warning in s["warnings"]:
             out_console.print(f"warning: {s['id']}: {warning}", markup=False, style="yellow")
