@@ -451,6 +451,39 @@ class LoadedRecipe:
                        column=where[1] if where else None, path=_format_loc(loc), message=message, hint=hint)
 
 
+def _raw_reference_problems(data: dict[str, Any], file: str, marks: _Marks) -> list[Problem]:
+    """Missing files and unknown shot references, read from the raw document when the schema check failed,
+    so that they are reported in the same pass as the schema's problems."""
+    problems: list[Problem] = []
+    base = Path(file).resolve().parent
+
+    def add(loc: Loc, message: str, hint: str | None = None) -> None:
+        where = marks.find(loc)
+        problems.append(Problem(file=file, line=where[0] if where else None, column=where[1] if where else None,
+                                path=_format_loc(loc), message=message, hint=hint))
+
+    shots = data.get("shots") if isinstance(data.get("shots"), list) else []
+    ids = {s["id"] for s in shots if isinstance(s, dict) and isinstance(s.get("id"), str)}
+    for i, shot in enumerate(shots):
+        if not isinstance(shot, dict):
+            continue
+        for key in ("image", "video", "depth"):
+            value = shot.get(key)
+            if isinstance(value, str) and value:
+                path = Path(os.path.expanduser(value))
+                path = path if path.is_absolute() else base / path
+                if not path.is_file():
+                    add(("shots", i, key), f"{key} not found: {path.resolve()}",
+                        "check the path; it is relative to the recipe file")
+    timeline = data.get("timeline") if isinstance(data.get("timeline"), list) else []
+    for j, entry in enumerate(timeline):
+        if isinstance(entry, dict) and isinstance(entry.get("shot"), str) and ids and entry["shot"] not in ids:
+            close = difflib.get_close_matches(entry["shot"], sorted(ids), n=1)
+            add(("timeline", j, "shot"), f"timeline names unknown shot {entry['shot']!r}",
+                f"did you mean {close[0]!r}?" if close else f"known shots: {', '.join(sorted(ids))}")
+    return problems
+
+
 def parse_recipe_text(text: str, file: str) -> tuple[Recipe, _Marks]:
     """Parse and schema-validate recipe YAML. Raises RecipeError with every problem found."""
     try:
@@ -481,6 +514,7 @@ def parse_recipe_text(text: str, file: str) -> tuple[Recipe, _Marks]:
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
         problems += _pydantic_problems(exc, file, marks)
+        problems += _raw_reference_problems(data, file, marks)
         raise RecipeError(f"{file}: {len(problems)} problem(s) in the recipe", problems=problems) from None
     if problems:
         raise RecipeError(f"{file}: {len(problems)} problem(s) in the recipe", problems=problems)

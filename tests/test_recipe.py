@@ -165,3 +165,12 @@ def test_arbitrary_text_only_raises_recipe_error(text):
         parse_recipe_text(text, "fuzz.yaml")
     except RecipeError:
         pass
+
+
+def test_schema_and_reference_problems_come_together(write_recipe):
+    path = write_recipe(GOOD.replace("    seconds: 2\n    trim", "    secnds: 2\n    trim")
+                        .replace("chelsea.jpg", "missing.jpg").replace("shot: b", "shot: bb"))
+    found = "\n".join(problems_of(path))
+    assert "unknown key 'secnds'" in found
+    assert f"{path}:10:" in found and "image not found" in found
+    assert f"{path}:16:" in found and "unknown shot 'bb'" in found
