@@ -462,7 +462,8 @@ def _raw_reference_problems(data: dict[str, Any], file: str, marks: _Marks) -> l
         problems.append(Problem(file=file, line=where[0] if where else None, column=where[1] if where else None,
                                 path=_format_loc(loc), message=message, hint=hint))
 
-    shots = data.get("shots") if isinstance(data.get("shots"), list) else []
+    raw_shots = data.get("shots")
+    shots: list[Any] = raw_shots if isinstance(raw_shots, list) else []
     ids = {s["id"] for s in shots if isinstance(s, dict) and isinstance(s.get("id"), str)}
     for i, shot in enumerate(shots):
         if not isinstance(shot, dict):
@@ -475,7 +476,8 @@ def _raw_reference_problems(data: dict[str, Any], file: str, marks: _Marks) -> l
                 if not path.is_file():
                     add(("shots", i, key), f"{key} not found: {path.resolve()}",
                         "check the path; it is relative to the recipe file")
-    timeline = data.get("timeline") if isinstance(data.get("timeline"), list) else []
+    raw_timeline = data.get("timeline")
+    timeline: list[Any] = raw_timeline if isinstance(raw_timeline, list) else []
     for j, entry in enumerate(timeline):
         if isinstance(entry, dict) and isinstance(entry.get("shot"), str) and ids and entry["shot"] not in ids:
             close = difflib.get_close_matches(entry["shot"], sorted(ids), n=1)
