@@ -24,6 +24,7 @@ class RichReporter:
         )
         self._shots: dict[str, TaskID] = {}
         self._edit: TaskID | None = None
+        self._stage: TaskID | None = None  # the running stage without a bar of its own (qc, sign, ...)
         self.notes: list[str] = []
 
     def __enter__(self) -> RichReporter:
@@ -37,8 +38,22 @@ class RichReporter:
         if not self.enabled:
             return
         with self._lock:
+            if self._stage is not None:
+                self._progress.update(self._stage, completed=1.0, state="done")
+                self._stage = None
+            if self._edit is not None:
+                self._progress.update(self._edit, completed=1.0, state="done")
             if name == "edit" and self._edit is None:
                 self._edit = self._progress.add_task("edit", total=1.0, state="encoding")
+            elif name not in ("render", "edit"):
+                self._stage = self._progress.add_task(name, total=1.0, state="running")
+
+    def finish(self) -> None:
+        """Mark whatever is still running as done (the run has returned)."""
+        with self._lock:
+            for task in (self._stage, self._edit):
+                if task is not None:
+                    self._progress.update(task, completed=1.0, state="done")
 
     def shot(self, shot_id: str, state: str, fraction: float | None) -> None:
         with self._lock:

@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
                          workers=args.workers)
     with RichReporter(enabled=not args.json) as reporter:
         result = run_recipe(args.recipe, options=options, reporter=reporter)
+        reporter.finish()
     summary = result.to_dict()
     if args.json:
         print_json(summary)
