@@ -31,6 +31,7 @@ __all__ = [
     "Shot",
     "TimelineEntry",
     "Transition",
+    "XFADE_TRANSITIONS",
     "Trim",
     "json_schema",
     "load_recipe",
@@ -214,10 +215,23 @@ class Overlay(_Model):
     _color = field_validator("color")(classmethod(lambda cls, v: _check_color(v)))
 
 
+XFADE_TRANSITIONS = (
+    "fade wipeleft wiperight wipeup wipedown slideleft slideright slideup slidedown circlecrop rectcrop "
+    "distance fadeblack fadewhite radial smoothleft smoothright smoothup smoothdown circleopen circleclose "
+    "vertopen vertclose horzopen horzclose dissolve pixelize diagtl diagtr diagbl diagbr hlslice hrslice "
+    "vuslice vdslice hblur fadegrays wipetl wipetr wipebl wipebr squeezeh squeezev zoomin fadefast fadeslow "
+    "hlwind hrwind vuwind vdwind coverleft coverright coverup coverdown revealleft revealright revealup "
+    "revealdown"
+).split()
+"""Every transition the bundled ffmpeg's ``xfade`` filter offers (``custom`` excluded). The schema lists
+them for editors; ``validate`` checks the name so that it can suggest the nearest one."""
+
+
 class Transition(_Model):
     """A transition between the two shots around it."""
 
-    type: str = Field("fade", description="An ffmpeg xfade transition name (fade, dissolve, wipeleft, ...).")
+    type: str = Field("fade", description="An ffmpeg xfade transition name (fade, dissolve, wipeleft, ...).",
+                      json_schema_extra={"enum": list(XFADE_TRANSITIONS)})
     duration: float = Field(0.5, gt=0, le=10, description="Seconds; taken from both neighbouring shots.")
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.errors import MediaError, Problem
+from pipeline.recipe import XFADE_TRANSITIONS
 
 if TYPE_CHECKING:
     from pipeline.recipe import LoadedRecipe, Shot
@@ -20,15 +21,7 @@ __all__ = ["DEFAULT_SECONDS", "XFADE_TRANSITIONS", "ShotTiming", "cross_check", 
 
 DEFAULT_SECONDS = 4.0
 
-XFADE_TRANSITIONS = (
-    "fade wipeleft wiperight wipeup wipedown slideleft slideright slideup slidedown circlecrop rectcrop "
-    "distance fadeblack fadewhite radial smoothleft smoothright smoothup smoothdown circleopen circleclose "
-    "vertopen vertclose horzopen horzclose dissolve pixelize diagtl diagtr diagbl diagbr hlslice hrslice "
-    "vuslice vdslice hblur fadegrays wipetl wipetr wipebl wipebr squeezeh squeezev zoomin fadefast fadeslow "
-    "hlwind hrwind vuwind vdwind coverleft coverright coverup coverdown revealleft revealright revealup "
-    "revealdown"
-).split()
-"""Every transition the bundled ffmpeg's ``xfade`` filter offers (``custom`` excluded)."""
+
 
 
 @dataclass(frozen=True)

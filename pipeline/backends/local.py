@@ -623,7 +623,21 @@ class LocalBackend:
         except RecipeError as exc:
             raise RenderError(f"shot {request.shot_id!r}: {exc.message}", shot_id=request.shot_id,
                               hint=exc.hint) from None
-        return list(plan.warnings)
+        return self._config_warnings() + list(plan.warnings)
+
+    _KNOWN_KEYS = ("name", "model", "concurrency", "layers", "parallax", "max_overscan", "strict", "recipe_dir")
+
+    def _config_warnings(self) -> list[str]:
+        """Unknown keys in the backend block (a typo would otherwise be silently ignored)."""
+        import difflib
+
+        out = []
+        for key in self.config:
+            if key not in self._KNOWN_KEYS:
+                close = difflib.get_close_matches(key, self._KNOWN_KEYS, n=1)
+                out.append(f"backend.{key} is not a local backend setting and is ignored"
+                           + (f" (did you mean {close[0]!r}?)" if close else ""))
+        return out
 
     def version(self) -> str:
         """The renderer version for cache keys (with a tag when the options differ from the defaults)."""
