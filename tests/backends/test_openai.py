@@ -45,7 +45,9 @@ def test_renders_a_shot_and_its_remix(serve_emulator: Serve, make_backend: MakeB
     assert result.cost_usd == pytest.approx(0.02)
     assert result.info["provenance"] == "service" and result.info["resumed"] is False
     progress: ProgressLog = render_ctx.on_progress  # type: ignore[assignment]
-    assert progress.states("harbor") == ["queued", "in_progress", "downloading", "done"]
+    states = progress.states("harbor")
+    # under load the first poll can already find the job running: "queued" may be skipped, nothing else
+    assert states in (["queued", "in_progress", "downloading", "done"], ["in_progress", "downloading", "done"])
     fractions = [f for s, st, f in progress.calls if st == "in_progress"]
     assert fractions == sorted(fractions) and 0 < fractions[-1] < 1
 
