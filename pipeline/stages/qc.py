@@ -54,7 +54,8 @@ def _analyze(plan: Plan, shot: PlannedShot, clip: Path) -> dict[str, Any]:
     thresholds = dict(plan.loaded.recipe.qc.thresholds)
     holds, expects_motion, camera = _camera_expectations(shot)
     reference = shot.request.image if shot.request is not None and shot.effect is None else None
-    key = render_cache_key({"clip": str(clip), "size": clip.stat().st_size, "mtime": clip.stat().st_mtime_ns,
+    stat = clip.stat()
+    key = render_cache_key({"clip": str(clip), "size": stat.st_size, "mtime": stat.st_mtime_ns,
                             "thresholds": thresholds, "holds": holds, "motion": expects_motion,
                             "reference": str(reference) if reference else None, "v": QC_CACHE_VERSION})
     cached = plan.work_dir / "qc" / f"{key}.json"

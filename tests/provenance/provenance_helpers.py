@@ -97,3 +97,15 @@ EDIT = {
     "audio": {"music": "music.wav", "gain_db": -12},
     "size": [320, 180],
 }
+
+
+def raw_manifest(path: Path) -> dict:
+    """The active manifest as c2pa reads it (what any other C2PA tool would see)."""
+    import json
+
+    import c2pa
+
+    with c2pa.Reader(str(path), context=c2pa.Context.from_dict({"verify": {"remote_manifest_fetch": False}})) \
+            as reader:
+        store = json.loads(reader.json())
+    return store["manifests"][store["active_manifest"]]

@@ -6,9 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
-import c2pa
 import pytest
-from provenance_helpers import Media, sign_clip
+from provenance_helpers import Media, raw_manifest, sign_clip
 
 from pipeline.errors import MediaError, ProvenanceError
 from pipeline.provenance import (
@@ -22,12 +21,6 @@ from pipeline.provenance import (
     verify,
 )
 
-
-def raw_manifest(path: Path) -> dict:
-    with c2pa.Reader(str(path), context=c2pa.Context.from_dict({"verify": {"remote_manifest_fetch": False}})) \
-            as reader:
-        store = json.loads(reader.json())
-    return store["manifests"][store["active_manifest"]]
 
 
 def test_the_sequence_lists_every_clip_image_and_audio_file(media: Media, own_home: Path) -> None:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
-import c2pa
 import pytest
-from provenance_helpers import C2PA_FIXTURES, Media, make_clip, sign_clip
+from provenance_helpers import C2PA_FIXTURES, Media, make_clip, raw_manifest, sign_clip
 
 from pipeline import __version__
 from pipeline.errors import MediaError, ProvenanceError, UsageError
@@ -25,13 +23,6 @@ from pipeline.provenance import (
 )
 from pipeline.secrets import register_secret
 
-
-def raw_manifest(path: Path) -> dict:
-    """The active manifest as c2pa reads it (what any other C2PA tool would see)."""
-    with c2pa.Reader(str(path), context=c2pa.Context.from_dict({"verify": {"remote_manifest_fetch": False}})) \
-            as reader:
-        store = json.loads(reader.json())
-    return store["manifests"][store["active_manifest"]]
 
 
 def created_action(manifest: dict) -> dict:
